@@ -1,0 +1,100 @@
+//! The sandbox's init: pid 1 of the new pid namespace. It forks the program, reaps every
+//! process that ends up as its child (orphans are reparented to it), forwards SIGTERM, SIGINT
+//! and SIGHUP from the launcher to the program, and when the program ends kills everything
+//! else in the sandbox, reaps it, and reports the program's status and the resource use of
+//! the whole tree (RUSAGE_CHILDREN: only the processes it reaped, not its own setup work).
+//!
+//! Signals arrive blocked (the launcher blocked them before clone) and are taken with
+//! sigwait, so no handler runs asynchronously.
+
+use super::Plan;
+use crate::sync::{ExitReport, Msg, send_msg};
+use crate::sys;
+use nix::errno::Errno;
+use nix::sys::resource::{UsageWho, getrusage};
+use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
+use nix::time::{ClockId, clock_gettime};
+use nix::unistd::Pid;
+
+/// The signals init waits for (blocked in the launcher before clone, so blocked here).
+pub fn signals() -> SigSet {
+    let mut s = SigSet::empty();
+    for sig in [Signal::SIGCHLD, Signal::SIGTERM, Signal::SIGINT, Signal::SIGHUP] {
+        s.add(sig);
+    }
+    s
+}
+
+fn now_ns() -> u64 {
+    clock_gettime(ClockId::CLOCK_MONOTONIC).map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64).unwrap_or(0)
+}
+
+fn raw_status(st: WaitStatus) -> Option<i32> {
+    match st {
+        WaitStatus::Exited(_, code) => Some((code & 0xff) << 8),
+        WaitStatus::Signaled(_, sig, core) => Some(sig as i32 | if core { 0x80 } else { 0 }),
+        _ => None,
+    }
+}
+
+pub fn supervise(plan: &Plan) -> ! {
+    let set = signals();
+    let start = now_ns();
+    let prog = match sys::clone_fork(0) {
+        Ok(None) => super::program(plan),
+        Ok(Some(pid)) => pid,
+        Err(e) => {
+            super::report(plan, crate::sync::Stage::Init, &super::fail(e, format_args!("fork()")));
+            sys::exit_now(super::EXIT_SETUP_FAILED);
+        }
+    };
+    let mut status: Option<i32> = None;
+    let mut end = start;
+    while status.is_none() {
+        let sig = match set.wait() {
+            Ok(s) => s,
+            Err(_) => continue,
+        };
+        match sig {
+            Signal::SIGCHLD => loop {
+                match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
+                    Ok(WaitStatus::StillAlive) | Err(_) => break,
+                    Ok(st) => {
+                        if st.pid() == Some(prog) {
+                            if let Some(raw) = raw_status(st) {
+                                status = Some(raw);
+                                end = now_ns();
+                            }
+                        }
+                    }
+                }
+            },
+            other => {
+                let _ = kill(prog, other);
+            }
+        }
+    }
+    // The program is gone: nothing else may outlive it.
+    let _ = kill(Pid::from_raw(-1), Signal::SIGKILL);
+    loop {
+        match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::__WALL)) {
+            Err(Errno::ECHILD) => break,
+            Err(Errno::EINTR) | Ok(_) => {}
+            Err(_) => break,
+        }
+    }
+    let ru = getrusage(UsageWho::RUSAGE_CHILDREN).ok();
+    let us = |t: nix::sys::time::TimeVal| t.tv_sec() as u64 * 1_000_000 + t.tv_usec() as u64;
+    let report = ExitReport {
+        wait_status: status.unwrap_or(0),
+        wall_ns: end.saturating_sub(start),
+        utime_us: ru.map(|r| us(r.user_time())).unwrap_or(0),
+        stime_us: ru.map(|r| us(r.system_time())).unwrap_or(0),
+        maxrss_kib: ru.map(|r| r.max_rss() as u64).unwrap_or(0),
+        nvcsw: ru.map(|r| r.voluntary_context_switches() as u64).unwrap_or(0),
+        nivcsw: ru.map(|r| r.involuntary_context_switches() as u64).unwrap_or(0),
+    };
+    let _ = send_msg(plan.chan(), &Msg::Exited(report));
+    sys::exit_now(0)
+}

@@ -1,0 +1,270 @@
+//! Command-line types (clap) and their translation into `Options`. Tree options keep the
+//! order they were given in, as in bubblewrap: later operations build on earlier ones.
+
+use crate::policy::{Limit, MountSpec, Options, Workdir, WorkdirMode, parse_limit, parse_size};
+use crate::{Error, Result};
+use clap::{ArgMatches, Args, Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+
+const EXIT_CODES: &str = "\
+Exit status of `ward run`:
+  N        the program's own exit status
+  128+N    the program was killed by signal N
+  125      ward failed before the program started (the reason is on stderr)
+  126      the program was found but could not be executed
+  127      the program was not found inside the sandbox
+  2        command-line usage error";
+
+#[derive(Debug, Parser)]
+#[command(name = "ward", version, about = "A rootless sandbox for untrusted code on Linux", after_help = EXIT_CODES)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a program in a new sandbox and report what happened.
+    #[command(after_help = EXIT_CODES)]
+    Run(RunArgs),
+    /// Check what this host allows, and how to fix what it does not.
+    Check {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Bind SRC read-only at DST (recursively read-only, nosuid, nodev).
+    #[arg(long, num_args = 2, value_names = ["SRC", "DST"], action = clap::ArgAction::Append, help_heading = "Tree")]
+    pub ro_bind: Vec<PathBuf>,
+    /// Bind SRC read-write at DST (nosuid, nodev).
+    #[arg(long, num_args = 2, value_names = ["SRC", "DST"], action = clap::ArgAction::Append, help_heading = "Tree")]
+    pub bind: Vec<PathBuf>,
+    /// Bind a device node SRC at DST (without nodev).
+    #[arg(long, num_args = 2, value_names = ["SRC", "DST"], action = clap::ArgAction::Append, help_heading = "Tree")]
+    pub dev_bind: Vec<PathBuf>,
+    /// Mount a tmpfs at DST, of SIZE bytes (K, M, G suffixes; default: --tmp-size).
+    #[arg(long, value_name = "DST[:SIZE]", action = clap::ArgAction::Append, help_heading = "Tree")]
+    pub tmpfs: Vec<String>,
+    /// Show SRC at DST writable; changes are kept in memory and discarded at exit.
+    #[arg(long, num_args = 2, value_names = ["SRC", "DST"], action = clap::ArgAction::Append, help_heading = "Tree")]
+    pub overlay: Vec<PathBuf>,
+    /// Create a symlink DST pointing to TARGET.
+    #[arg(long, num_args = 2, value_names = ["TARGET", "DST"], action = clap::ArgAction::Append, help_heading = "Tree")]
+    pub symlink: Vec<PathBuf>,
+    /// Create a directory DST.
+    #[arg(long, value_name = "DST", action = clap::ArgAction::Append, help_heading = "Tree")]
+    pub dir: Vec<PathBuf>,
+    /// The host directory bound as the work dir at the same path [default: the current
+    /// directory, unless it is /, your home directory or an ancestor of it, or a system dir].
+    #[arg(long, value_name = "DIR", help_heading = "Tree")]
+    pub workdir: Option<PathBuf>,
+    /// How the work dir is bound: rw, ro, or overlay (writable, changes discarded).
+    #[arg(long, value_name = "MODE", default_value = "rw", value_parser = ["rw", "ro", "overlay"], help_heading = "Tree")]
+    pub workdir_mode: String,
+    /// Bind no work dir.
+    #[arg(long, conflicts_with = "workdir", help_heading = "Tree")]
+    pub no_workdir: bool,
+    /// Working directory inside [default: the work dir, else /].
+    #[arg(long, value_name = "DIR", help_heading = "Tree")]
+    pub chdir: Option<PathBuf>,
+    /// Size of /tmp and /dev/shm [default: 64M].
+    #[arg(long, value_name = "SIZE", help_heading = "Tree")]
+    pub tmp_size: Option<String>,
+    /// Mount a private /dev/pts and /dev/ptmx (for programs that open pseudo-terminals).
+    #[arg(long, help_heading = "Tree")]
+    pub dev_pts: bool,
+
+    /// The uid the program runs as inside [default: yours; 0 with --map-ranges].
+    #[arg(long, value_name = "N", help_heading = "Identity")]
+    pub uid: Option<u32>,
+    /// The gid the program runs as inside [default: yours; 0 with --map-ranges].
+    #[arg(long, value_name = "N", help_heading = "Identity")]
+    pub gid: Option<u32>,
+    /// Map your whole /etc/subuid and /etc/subgid ranges (through newuidmap/newgidmap): you
+    /// are 0 inside and the range is 1..=COUNT.
+    #[arg(long, help_heading = "Identity")]
+    pub map_ranges: bool,
+    /// Host name inside [default: ward].
+    #[arg(long, value_name = "NAME", help_heading = "Identity")]
+    pub hostname: Option<String>,
+
+    /// Set VAR to VALUE in the program's environment.
+    #[arg(long, num_args = 2, value_names = ["VAR", "VALUE"], action = clap::ArgAction::Append, help_heading = "Environment")]
+    pub setenv: Vec<String>,
+    /// VAR=VALUE sets VAR; VAR alone copies it from your environment. The program otherwise
+    /// gets only PATH, HOME=/tmp, and your TERM and LANG.
+    #[arg(long, short = 'E', value_name = "VAR[=VALUE]", action = clap::ArgAction::Append, help_heading = "Environment")]
+    pub env: Vec<String>,
+
+    /// RLIMIT_AS for the program (bytes, K/M/G suffixes, or unlimited).
+    #[arg(long, value_name = "SIZE", help_heading = "Limits")]
+    pub rlimit_as: Option<String>,
+    /// RLIMIT_FSIZE: largest file the program may write.
+    #[arg(long, value_name = "SIZE", help_heading = "Limits")]
+    pub rlimit_fsize: Option<String>,
+    /// RLIMIT_NOFILE: most open files.
+    #[arg(long, value_name = "N", help_heading = "Limits")]
+    pub rlimit_nofile: Option<String>,
+    /// RLIMIT_NPROC (counts all processes of your uid on the host, not only the sandbox's).
+    #[arg(long, value_name = "N", help_heading = "Limits")]
+    pub rlimit_nproc: Option<String>,
+    /// RLIMIT_CPU in seconds, per process.
+    #[arg(long, value_name = "SECONDS", help_heading = "Limits")]
+    pub rlimit_cpu: Option<String>,
+    /// RLIMIT_STACK.
+    #[arg(long, value_name = "SIZE", help_heading = "Limits")]
+    pub rlimit_stack: Option<String>,
+    /// RLIMIT_CORE [default: 0].
+    #[arg(long, value_name = "SIZE", help_heading = "Limits")]
+    pub rlimit_core: Option<String>,
+
+    /// Keep the caller's session (the program can then reach your terminal's job control).
+    #[arg(long, help_heading = "Process")]
+    pub keep_session: bool,
+    /// The program's stdin, opened by ward with your rights [default: inherited].
+    #[arg(long, value_name = "FILE", help_heading = "Process")]
+    pub stdin: Option<PathBuf>,
+    /// The program's stdout, created or truncated by ward with your rights.
+    #[arg(long, value_name = "FILE", help_heading = "Process")]
+    pub stdout: Option<PathBuf>,
+    /// The program's stderr, created or truncated by ward with your rights.
+    #[arg(long, value_name = "FILE", help_heading = "Process")]
+    pub stderr: Option<PathBuf>,
+
+    /// Write the JSON verdict to FILE.
+    #[arg(long, value_name = "FILE", help_heading = "Report")]
+    pub verdict: Option<PathBuf>,
+    /// Write the JSON verdict to the open file descriptor N.
+    #[arg(long, value_name = "N", conflicts_with = "verdict", help_heading = "Report")]
+    pub verdict_fd: Option<i32>,
+
+    /// The program and its arguments.
+    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM [ARGS]...")]
+    pub argv: Vec<OsString>,
+}
+
+/// Indices (positions on the command line) of each group of `n` values of option `id`.
+fn positions(m: &ArgMatches, id: &str, n: usize) -> Vec<usize> {
+    m.indices_of(id).map(|it| it.collect::<Vec<_>>().chunks(n).map(|c| c[0]).collect()).unwrap_or_default()
+}
+
+fn pairs(v: &[PathBuf]) -> Vec<(PathBuf, PathBuf)> {
+    v.chunks(2).filter(|c| c.len() == 2).map(|c| (c[0].clone(), c[1].clone())).collect()
+}
+
+impl RunArgs {
+    /// Translate into `Options`, keeping the command-line order of tree operations.
+    pub fn to_options(&self, m: &ArgMatches) -> Result<Options> {
+        let mut ops: Vec<(usize, MountSpec)> = Vec::new();
+        for (id, v, mk) in [
+            ("ro_bind", &self.ro_bind, (|s, d| MountSpec::RoBind { src: s, dst: d }) as fn(PathBuf, PathBuf) -> MountSpec),
+            ("bind", &self.bind, |s, d| MountSpec::Bind { src: s, dst: d }),
+            ("dev_bind", &self.dev_bind, |s, d| MountSpec::DevBind { src: s, dst: d }),
+            ("overlay", &self.overlay, |s, d| MountSpec::Overlay { src: s, dst: d }),
+            ("symlink", &self.symlink, |t, d| MountSpec::Symlink { target: t, dst: d }),
+        ] {
+            for (pos, (a, b)) in positions(m, id, 2).into_iter().zip(pairs(v)) {
+                ops.push((pos, mk(a, b)));
+            }
+        }
+        for (pos, spec) in positions(m, "tmpfs", 1).into_iter().zip(&self.tmpfs) {
+            let (dst, size) = match spec.rsplit_once(':') {
+                Some((d, s)) => (d, Some(parse_size("--tmpfs", s)?)),
+                None => (spec.as_str(), None),
+            };
+            ops.push((pos, MountSpec::Tmpfs { dst: dst.into(), size }));
+        }
+        for (pos, d) in positions(m, "dir", 1).into_iter().zip(&self.dir) {
+            ops.push((pos, MountSpec::Dir { dst: d.clone() }));
+        }
+        ops.sort_by_key(|(p, _)| *p);
+
+        let mut setenv: Vec<(String, OsString)> = Vec::new();
+        let mut pass_env = Vec::new();
+        // --setenv and --env in command-line order.
+        let mut envs: Vec<(usize, Option<(String, OsString)>, Option<String>)> = Vec::new();
+        for (pos, c) in positions(m, "setenv", 2).into_iter().zip(self.setenv.chunks(2)) {
+            if let [k, v] = c {
+                envs.push((pos, Some((k.clone(), v.into())), None));
+            }
+        }
+        for (pos, e) in positions(m, "env", 1).into_iter().zip(&self.env) {
+            match e.split_once('=') {
+                Some((k, v)) => envs.push((pos, Some((k.to_string(), v.into())), None)),
+                None => envs.push((pos, None, Some(e.clone()))),
+            }
+        }
+        envs.sort_by_key(|(p, _, _)| *p);
+        for (_, set, pass) in envs {
+            if let Some(s) = set {
+                setenv.push(s);
+            }
+            if let Some(p) = pass {
+                pass_env.push(p);
+            }
+        }
+
+        let mut rlimits = Vec::new();
+        for (l, v, what) in [
+            (Limit::As, &self.rlimit_as, "--rlimit-as"),
+            (Limit::Fsize, &self.rlimit_fsize, "--rlimit-fsize"),
+            (Limit::Nofile, &self.rlimit_nofile, "--rlimit-nofile"),
+            (Limit::Nproc, &self.rlimit_nproc, "--rlimit-nproc"),
+            (Limit::Cpu, &self.rlimit_cpu, "--rlimit-cpu"),
+            (Limit::Stack, &self.rlimit_stack, "--rlimit-stack"),
+            (Limit::Core, &self.rlimit_core, "--rlimit-core"),
+        ] {
+            if let Some(v) = v {
+                rlimits.push((l, parse_limit(what, v)?));
+            }
+        }
+        let workdir = if self.no_workdir {
+            Workdir::None
+        } else if let Some(d) = &self.workdir {
+            Workdir::Dir(d.clone())
+        } else {
+            Workdir::Auto
+        };
+        let workdir_mode = match self.workdir_mode.as_str() {
+            "ro" => WorkdirMode::ReadOnly,
+            "overlay" => WorkdirMode::Overlay,
+            _ => WorkdirMode::ReadWrite,
+        };
+        Ok(Options {
+            argv: self.argv.clone(),
+            uid: self.uid,
+            gid: self.gid,
+            map_ranges: self.map_ranges,
+            mounts: ops.into_iter().map(|(_, s)| s).collect(),
+            workdir,
+            workdir_mode,
+            chdir: self.chdir.clone(),
+            tmp_size: self.tmp_size.as_deref().map(|s| parse_size("--tmp-size", s)).transpose()?,
+            dev_pts: self.dev_pts,
+            hostname: self.hostname.clone(),
+            setenv,
+            pass_env,
+            rlimits,
+            keep_session: self.keep_session,
+            stdin: self.stdin.clone(),
+            stdout: self.stdout.clone(),
+            stderr: self.stderr.clone(),
+        })
+    }
+}
+
+/// `--verdict-fd N` must name an open descriptor above 2.
+pub fn check_verdict_fd(fd: i32) -> Result<()> {
+    if fd < 3 {
+        return Err(Error::invalid(format!("--verdict-fd {fd}: use a descriptor above 2"), "open one for ward, e.g. 3>verdict.json --verdict-fd 3"));
+    }
+    match nix::fcntl::fcntl(crate::sys::borrow_fd(fd), nix::fcntl::FcntlArg::F_GETFD) {
+        Ok(_) => Ok(()),
+        Err(_) => Err(Error::invalid(format!("--verdict-fd {fd}: the descriptor is not open"), "open it for ward, e.g. 3>verdict.json --verdict-fd 3")),
+    }
+}

@@ -1,0 +1,207 @@
+//! The parent pipeline: preflight, open the program's stdio with the caller's rights, clone
+//! the child into new user, mount, pid, ipc, uts, cgroup and net namespaces, write its id
+//! maps, tell it to go, then supervise: forward SIGTERM/SIGINT/SIGHUP to the sandbox's init,
+//! collect its report, reap it.
+//!
+//! The launcher stays single-threaded until clone (asserted), and supervises with a
+//! signalfd and poll, so no signal handler or thread exists while the child is forked.
+
+use crate::child::{self, Plan};
+use crate::error::{Error, Result};
+use crate::idmap;
+use crate::policy::Policy;
+use crate::sync::{Msg, Stage, recv_msg, send_msg};
+use crate::sys;
+use crate::verdict::{Enforced, Ending};
+use nix::errno::Errno;
+use nix::libc;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+use std::fs::{File, OpenOptions};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::fs::OpenOptionsExt;
+
+/// The namespaces every sandbox gets.
+pub const CLONE_FLAGS: libc::c_int = libc::CLONE_NEWUSER
+    | libc::CLONE_NEWNS
+    | libc::CLONE_NEWPID
+    | libc::CLONE_NEWIPC
+    | libc::CLONE_NEWUTS
+    | libc::CLONE_NEWCGROUP
+    | libc::CLONE_NEWNET;
+
+/// What happened, and what was in force.
+#[derive(Debug)]
+pub struct Outcome {
+    pub ending: Ending,
+    pub enforced: Option<Enforced>,
+}
+
+pub fn assert_single_threaded() -> Result<()> {
+    match sys::thread_count() {
+        Some(1) | None => Ok(()),
+        Some(n) => Err(Error::invalid(format!("the launcher has {n} threads; it must fork from a single-threaded process"), "call ward's library before starting threads")),
+    }
+}
+
+fn open_stdio(p: &Policy) -> Result<[Option<File>; 3]> {
+    let open_in = |path: &std::path::Path| {
+        File::open(path).map_err(|e| Error::invalid(format!("--stdin {}: {e}", path.display()), "check that the file exists and that you can read it"))
+    };
+    let open_out = |what: &str, path: &std::path::Path| {
+        OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .mode(0o644)
+            .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY)
+            .open(path)
+            .map_err(|e| Error::invalid(format!("{what} {}: {e}", path.display()), "check that the directory exists and that you can write there"))
+    };
+    Ok([
+        p.stdin.as_deref().map(open_in).transpose()?,
+        p.stdout.as_deref().map(|x| open_out("--stdout", x)).transpose()?,
+        p.stderr.as_deref().map(|x| open_out("--stderr", x)).transpose()?,
+    ])
+}
+
+fn userns_error(errno: Errno) -> Error {
+    let blockers = crate::probe::userns_blockers();
+    let fix = if blockers.is_empty() {
+        "run 'ward check' to see what the host forbids".to_string()
+    } else {
+        blockers.iter().map(|(what, fix)| format!("{what}: {fix}")).collect::<Vec<_>>().join("; ")
+    };
+    Error::Host {
+        what: format!("cannot create the sandbox's namespaces: clone(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID|...) => {}", crate::error::errno_name(errno)),
+        fix: format!("unprivileged user namespaces are not allowed on this host; {fix}"),
+    }
+}
+
+fn child_error(stage: Stage, errno: i32, what: &str) -> Error {
+    let errno = Errno::from_raw(errno);
+    let fix = match (stage, errno) {
+        (Stage::Exec, Errno::ENOENT | Errno::ENOTDIR) => {
+            "the program is not inside the sandbox: give its full path, bind its directory with --ro-bind, or run from its directory".into()
+        }
+        (Stage::Exec, Errno::EACCES) => "the file is not executable inside the sandbox (mode, or a noexec mount)".into(),
+        (Stage::Exec, Errno::ENOEXEC) => "the file is not a program this kernel can run (missing #! line?)".into(),
+        (Stage::Mount | Stage::UserNs | Stage::Net | Stage::Hostname, Errno::EPERM | Errno::EACCES) => {
+            "the host may restrict unprivileged user namespaces (e.g. AppArmor on Ubuntu 23.10+); run 'ward check'".into()
+        }
+        _ => String::new(),
+    };
+    Error::Child { stage, errno, what: what.to_string(), fix }
+}
+
+/// Run the policy's program in a new sandbox and wait for it.
+pub fn run(policy: &Policy) -> Result<Outcome> {
+    assert_single_threaded()?;
+    let stdio = open_stdio(policy)?;
+    let (parent_sock, child_sock) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;
+    let plan = Plan::prepare(policy, std::array::from_fn(|i| stdio[i].as_ref().map(|f| f.as_raw_fd())), child_sock.as_raw_fd())?;
+
+    // Block the signals we supervise before clone: the child's init inherits the mask and
+    // takes them with sigwait; here they are read from a signalfd.
+    let mask = child::init::signals();
+    let mut old_mask = SigSet::empty();
+    sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old_mask)).map_err(|e| Error::sys("sigprocmask(SIG_BLOCK)", e))?;
+    let result = spawn_and_supervise(policy, &plan, parent_sock, child_sock, &mask);
+    let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
+    drop(stdio);
+    result
+}
+
+fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child_sock: OwnedFd, mask: &SigSet) -> Result<Outcome> {
+    let sigfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| Error::sys("signalfd", e))?;
+    let init = match sys::clone_fork(CLONE_FLAGS) {
+        Ok(None) => {
+            // The sandbox's init. Close the launcher's end so a dead launcher reads as EOF.
+            drop(parent_sock);
+            drop(sigfd);
+            child::run(plan)
+        }
+        Ok(Some(pid)) => pid,
+        Err(e @ (Errno::EPERM | Errno::ENOSPC | Errno::EUSERS | Errno::EINVAL | Errno::EACCES)) => return Err(userns_error(e)),
+        Err(e) => return Err(Error::sys(format!("clone(0x{CLONE_FLAGS:x})"), e)),
+    };
+    drop(child_sock);
+    let abort = |e: Error| {
+        let _ = kill(init, Signal::SIGKILL);
+        let _ = sys::wait4(init, false);
+        e
+    };
+    idmap::write_maps(init, &policy.ids).map_err(abort)?;
+    send_msg(parent_sock.as_fd(), &Msg::Go).map_err(|e| abort(Error::sys("send(Go)", e)))?;
+
+    let mut report = None;
+    let mut failed: Option<Error> = None;
+    let mut sock_open = true;
+    let handle = |m: Msg, report: &mut Option<crate::sync::ExitReport>, failed: &mut Option<Error>| match m {
+        Msg::Exited(r) => *report = Some(r),
+        Msg::Failed { stage, errno, what } => {
+            failed.get_or_insert_with(|| child_error(stage, errno, what.as_str()));
+        }
+        Msg::Go => {}
+    };
+    let init_status = loop {
+        let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
+        if sock_open {
+            fds.push(PollFd::new(parent_sock.as_fd(), PollFlags::POLLIN));
+        }
+        match poll(&mut fds, PollTimeout::NONE) {
+            Ok(_) | Err(Errno::EINTR) => {}
+            Err(e) => return Err(abort(Error::sys("poll", e))),
+        }
+        let sock_ready = sock_open && fds.get(1).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        drop(fds);
+        if sock_ready {
+            match recv_msg(parent_sock.as_fd(), true) {
+                Ok(Some(m)) => handle(m, &mut report, &mut failed),
+                Ok(None) => sock_open = false,
+                Err(Errno::EAGAIN) => {}
+                Err(_) => sock_open = false,
+            }
+        }
+        let mut reaped = None;
+        while let Ok(Some(si)) = sigfd.read_signal() {
+            match Signal::try_from(si.ssi_signo as i32) {
+                Ok(Signal::SIGCHLD) => {
+                    if let Ok(Some(st)) = sys::wait4(init, true) {
+                        reaped = Some(st);
+                    }
+                }
+                Ok(sig) => {
+                    let _ = kill(init, sig);
+                }
+                Err(_) => {}
+            }
+        }
+        if let Some(st) = reaped {
+            break st;
+        }
+    };
+    // Init has exited; everything it sent is already queued.
+    while let Ok(Some(m)) = recv_msg(parent_sock.as_fd(), true) {
+        handle(m, &mut report, &mut failed);
+    }
+    let enforced = Some(Enforced::from_policy(policy));
+    if let Some(e) = failed {
+        return Ok(Outcome { ending: Ending::NotStarted(e), enforced: None });
+    }
+    match report {
+        Some(r) => Ok(Outcome { ending: Ending::Ran(r), enforced }),
+        None => {
+            let (status, _) = init_status;
+            let what = if libc::WIFSIGNALED(status) {
+                format!("the sandbox's init was killed by {}", crate::verdict::signal_name(libc::WTERMSIG(status)))
+            } else {
+                format!("the sandbox's init exited with status {} without a report", libc::WEXITSTATUS(status))
+            };
+            Ok(Outcome { ending: Ending::NotStarted(Error::host(what, "")), enforced: None })
+        }
+    }
+}

@@ -1,0 +1,84 @@
+//! The `ward` binary: parse the command line, call the library, write the verdict, map the
+//! outcome to the documented exit codes.
+
+use anyhow::Context;
+use clap::{CommandFactory, FromArgMatches};
+use std::io::Write;
+use ward::cli::{Cli, Command, check_verdict_fd};
+use ward::verdict::{EXIT_SANDBOX_FAILED, Ending, Verdict};
+
+fn main() {
+    std::process::exit(real_main());
+}
+
+fn real_main() -> i32 {
+    let matches = match Cli::command().try_get_matches() {
+        Ok(m) => m,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return 2;
+        }
+    };
+    match cli.command {
+        Command::Check { json } => {
+            let report = ward::check::run();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            } else {
+                print!("{}", report.to_text());
+            }
+            if report.ok { 0 } else { 1 }
+        }
+        Command::Run(args) => {
+            let sub = matches.subcommand_matches("run");
+            match run(&args, sub) {
+                Ok(code) => code,
+                Err(e) => {
+                    eprintln!("ward: {e:#}");
+                    EXIT_SANDBOX_FAILED
+                }
+            }
+        }
+    }
+}
+
+fn run(args: &ward::cli::RunArgs, m: Option<&clap::ArgMatches>) -> anyhow::Result<i32> {
+    if let Some(fd) = args.verdict_fd {
+        check_verdict_fd(fd)?;
+    }
+    let m = m.context("internal: no matches for 'run'")?;
+    let outcome = ward::cli_options(args, m).and_then(|opts| {
+        let host = ward::policy::Host::gather().map_err(|e| ward::Error::io("read the current directory", e))?;
+        let policy = ward::Policy::build(&opts, &host, &ward::policy::RealFs)?;
+        ward::launcher::run(&policy)
+    });
+    let (ending, enforced) = match outcome {
+        Ok(o) => (o.ending, o.enforced),
+        Err(e) => (Ending::NotStarted(e), None),
+    };
+    let verdict = Verdict::new(&ending, enforced);
+    if let Ending::NotStarted(e) = &ending {
+        eprintln!("ward: {e}");
+    }
+    write_verdict(args, &verdict)?;
+    Ok(verdict.ward_exit_code)
+}
+
+fn write_verdict(args: &ward::cli::RunArgs, v: &Verdict) -> anyhow::Result<()> {
+    let json = v.to_json() + "\n";
+    if let Some(path) = &args.verdict {
+        std::fs::write(path, &json).with_context(|| format!("--verdict {}: cannot write the verdict", path.display()))?;
+    } else if let Some(fd) = args.verdict_fd {
+        let mut f = ward::sys::file_from_fd(fd);
+        f.write_all(json.as_bytes()).with_context(|| format!("--verdict-fd {fd}: cannot write the verdict"))?;
+    }
+    Ok(())
+}

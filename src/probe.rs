@@ -1,0 +1,202 @@
+//! What this host and kernel can do, and the facts about the caller a policy needs. All
+//! feature detection lives here: `ward check` prints it and the tests use it to decide skips.
+//! Runs in the launcher (parent) only.
+
+use crate::policy::Host;
+use nix::errno::Errno;
+use nix::unistd::{Gid, Group, Uid, User};
+use std::path::{Path, PathBuf};
+
+impl Host {
+    /// Gather the caller's ids, names, environment and the layout of the host's root.
+    pub fn gather() -> std::io::Result<Host> {
+        let uid = Uid::current();
+        let gid = Gid::current();
+        let user = User::from_uid(uid).ok().flatten();
+        let user_name = user.as_ref().map(|u| u.name.clone()).unwrap_or_else(|| format!("u{uid}"));
+        let group_name = Group::from_gid(gid).ok().flatten().map(|g| g.name).unwrap_or_else(|| format!("g{gid}"));
+        let home = std::env::var_os("HOME").map(PathBuf::from).or_else(|| user.as_ref().map(|u| u.dir.clone()));
+        let cwd = std::env::current_dir()?;
+        let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v))).collect();
+        let mut usr_links = Vec::new();
+        for name in ["bin", "sbin", "lib", "lib32", "lib64", "libx32"] {
+            let p = Path::new("/").join(name);
+            match std::fs::symlink_metadata(&p) {
+                Ok(m) if m.file_type().is_symlink() => {
+                    if let Ok(t) = std::fs::read_link(&p) {
+                        usr_links.push((name.to_string(), Some(t)));
+                    }
+                }
+                Ok(m) if m.is_dir() => usr_links.push((name.to_string(), None)),
+                _ => {}
+            }
+        }
+        let localtime = std::fs::read_link("/etc/localtime").ok();
+        let subuid = std::fs::read_to_string("/etc/subuid").ok().and_then(|s| parse_subid(&s, &user_name, uid.as_raw()));
+        let subgid = std::fs::read_to_string("/etc/subgid").ok().and_then(|s| parse_subid(&s, &user_name, uid.as_raw()));
+        Ok(Host {
+            uid: uid.as_raw(),
+            gid: gid.as_raw(),
+            user_name,
+            group_name,
+            home,
+            cwd,
+            env,
+            usr_links,
+            has_ld_so_cache: Path::new("/etc/ld.so.cache").is_file(),
+            has_alternatives: Path::new("/etc/alternatives").is_dir(),
+            localtime,
+            subuid,
+            subgid,
+        })
+    }
+}
+
+/// The first `name:start:count` (or `uid:start:count`) line of /etc/subuid or /etc/subgid
+/// for this user.
+pub fn parse_subid(content: &str, name: &str, uid: u32) -> Option<(u32, u32)> {
+    content.lines().find_map(|line| {
+        let mut f = line.trim().split(':');
+        let who = f.next()?;
+        let start = f.next()?.trim().parse::<u32>().ok()?;
+        let count = f.next()?.trim().parse::<u32>().ok()?;
+        let uid_s = uid.to_string();
+        (count > 0 && (who == name || who == uid_s)).then_some((start, count))
+    })
+}
+
+fn read_trim(p: &str) -> Option<String> {
+    std::fs::read_to_string(p).ok().map(|s| s.trim().to_string())
+}
+
+/// Can this process create a user namespace? Tries it in a short-lived child.
+pub fn userns_works() -> Result<(), Errno> {
+    match crate::sys::clone_fork(nix::libc::CLONE_NEWUSER)? {
+        None => crate::sys::exit_now(0),
+        Some(pid) => {
+            let st = crate::sys::wait4(pid, false)?;
+            match st {
+                Some((0, _)) => Ok(()),
+                _ => Err(Errno::ECHILD),
+            }
+        }
+    }
+}
+
+/// Why user namespaces are refused, with the fix, from the sysctls that control them.
+pub fn userns_blockers() -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    if read_trim("/proc/sys/kernel/unprivileged_userns_clone").as_deref() == Some("0") {
+        out.push((
+            "kernel.unprivileged_userns_clone = 0".into(),
+            "as root: sysctl -w kernel.unprivileged_userns_clone=1 (persist in /etc/sysctl.d/)".into(),
+        ));
+    }
+    if read_trim("/proc/sys/user/max_user_namespaces").as_deref() == Some("0") {
+        out.push((
+            "user.max_user_namespaces = 0".into(),
+            "as root: sysctl -w user.max_user_namespaces=15000 (persist in /etc/sysctl.d/)".into(),
+        ));
+    }
+    if read_trim("/proc/sys/kernel/apparmor_restrict_unprivileged_userns").as_deref() == Some("1") {
+        out.push((
+            "kernel.apparmor_restrict_unprivileged_userns = 1 (Ubuntu 23.10+)".into(),
+            "as root: install an AppArmor profile for ward with 'userns,' (see README), or sysctl -w kernel.apparmor_restrict_unprivileged_userns=0".into(),
+        ));
+    }
+    out
+}
+
+/// Landlock ABI version, or why there is none.
+pub fn landlock() -> Result<i32, String> {
+    match crate::sys::landlock_abi() {
+        Ok(v) => Ok(v),
+        Err(Errno::EOPNOTSUPP) => Err("Landlock is built in but disabled (add landlock to the lsm= boot parameter)".into()),
+        Err(Errno::ENOSYS) => Err("the kernel has no Landlock (needs Linux 5.13+ with CONFIG_SECURITY_LANDLOCK)".into()),
+        Err(e) => Err(format!("landlock_create_ruleset => {e:?}")),
+    }
+}
+
+/// Seccomp filter mode available (from /proc/self/status and the config).
+pub fn seccomp() -> Result<(), String> {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    if status.lines().any(|l| l.starts_with("Seccomp:")) {
+        Ok(())
+    } else {
+        Err("the kernel was built without CONFIG_SECCOMP".into())
+    }
+}
+
+/// Facts about cgroup v2 on this host, as the launcher would see them.
+#[derive(Debug, Clone)]
+pub struct CgroupFacts {
+    pub unified: bool,
+    pub own_path: Option<String>,
+    pub delegated: bool,
+    pub detail: String,
+}
+
+pub fn cgroup() -> CgroupFacts {
+    let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
+    let own = std::fs::read_to_string("/proc/self/cgroup").ok().and_then(|s| {
+        s.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string))
+    });
+    if !unified {
+        return CgroupFacts {
+            unified,
+            own_path: own,
+            delegated: false,
+            detail: "cgroup v2 is not mounted at /sys/fs/cgroup (hybrid or v1 host)".into(),
+        };
+    }
+    let dir = own.as_ref().map(|p| Path::new("/sys/fs/cgroup").join(p.trim_start_matches('/')));
+    let delegated = dir
+        .as_ref()
+        .map(|d| nix::unistd::access(&d.join("cgroup.procs"), nix::unistd::AccessFlags::W_OK).is_ok()
+            && nix::unistd::access(d.as_path(), nix::unistd::AccessFlags::W_OK).is_ok())
+        .unwrap_or(false);
+    let detail = match (&own, delegated) {
+        (Some(p), true) => format!("cgroup v2, {p} is writable by you (delegated)"),
+        (Some(p), false) => format!("cgroup v2, but {p} is not delegated to you"),
+        (None, _) => "cgroup v2, but /proc/self/cgroup has no v2 entry".into(),
+    };
+    CgroupFacts { unified, own_path: own, delegated, detail }
+}
+
+/// First directory of PATH (or the usual system dirs) holding an executable `name`.
+pub fn find_program(name: &str) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
+    std::env::split_paths(&path)
+        .chain(["/usr/bin", "/usr/sbin", "/bin", "/sbin"].map(PathBuf::from))
+        .map(|d| d.join(name))
+        .find(|p| nix::unistd::access(p, nix::unistd::AccessFlags::X_OK).is_ok())
+}
+
+/// Can the caller open /dev/net/tun read-write (what slirp4netns and pasta need)?
+pub fn tun_usable() -> Result<(), String> {
+    match std::fs::OpenOptions::new().read(true).write(true).open("/dev/net/tun") {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err("/dev/net/tun does not exist".into()),
+        Err(e) => {
+            let mode = std::fs::metadata("/dev/net/tun").map(|m| {
+                use std::os::unix::fs::PermissionsExt;
+                format!("{:o}", m.permissions().mode() & 0o7777)
+            });
+            Err(format!("/dev/net/tun cannot be opened ({e}); mode {}", mode.unwrap_or_else(|_| "?".into())))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn subid_lines() {
+        let s = "alice:100000:65536\n# x\n1001:200000:1000\nbob:300000:0\n";
+        assert_eq!(parse_subid(s, "alice", 1000), Some((100000, 65536)));
+        assert_eq!(parse_subid(s, "carol", 1001), Some((200000, 1000)));
+        assert_eq!(parse_subid(s, "bob", 5), None);
+        assert_eq!(parse_subid("", "x", 1), None);
+    }
+}

@@ -1,0 +1,214 @@
+//! The only module with `unsafe`: thin wrappers over the raw system calls that nix does not
+//! cover (clone without a new stack, mount_setattr, close_range, wait4 with rusage, the
+//! loopback ioctl, landlock_create_ruleset, _exit). Each wrapper returns `nix::Result` and is
+//! safe to call; the invariants are stated at each block.
+
+use nix::errno::Errno;
+use nix::libc::{self, c_int, c_long};
+use nix::unistd::Pid;
+use std::ffi::CStr;
+
+/// `clone(2)` with fork semantics (no new stack: the child continues on a copy of the
+/// parent's stack), `SIGCHLD` as exit signal and `flags` (CLONE_NEW*).
+/// Returns `None` in the child and the child's pid in the parent.
+///
+/// The caller must be single-threaded (the launcher is, see `launcher::assert_single_threaded`),
+/// so the child's copy of the address space has no lock held by a vanished thread.
+pub fn clone_fork(flags: c_int) -> nix::Result<Option<Pid>> {
+    // SAFETY: the raw clone syscall with a NULL stack behaves like fork(2): the child gets a
+    // copy-on-write copy of the address space and resumes here. The process is
+    // single-threaded, so no other thread's lock state is copied half-way.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_clone,
+            (flags | libc::SIGCHLD) as c_long,
+            std::ptr::null_mut::<libc::c_void>(),
+            std::ptr::null_mut::<c_int>(),
+            std::ptr::null_mut::<c_int>(),
+            0 as c_long,
+        )
+    };
+    match ret {
+        -1 => Err(Errno::last()),
+        0 => Ok(None),
+        pid => Ok(Some(Pid::from_raw(pid as i32))),
+    }
+}
+
+pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
+pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
+pub const MOUNT_ATTR_NODEV: u64 = 0x4;
+pub const MOUNT_ATTR_NOEXEC: u64 = 0x8;
+
+#[repr(C)]
+struct MountAttr {
+    attr_set: u64,
+    attr_clr: u64,
+    propagation: u64,
+    userns_fd: u64,
+}
+
+/// `mount_setattr(2)` on `path` (kernel 5.12+), recursively when `recursive`.
+pub fn mount_setattr(path: &CStr, set: u64, clr: u64, recursive: bool) -> nix::Result<()> {
+    let attr = MountAttr { attr_set: set, attr_clr: clr, propagation: 0, userns_fd: 0 };
+    let flags = if recursive { 0x8000 /* AT_RECURSIVE */ } else { 0 } | libc::AT_NO_AUTOMOUNT;
+    // SAFETY: `path` is a valid NUL-terminated string and `attr` a properly sized, initialized
+    // struct mount_attr that outlives the call; the kernel only reads both.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            flags,
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Mark every fd >= `first` close-on-exec (`close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`,
+/// kernel 5.11+), so they stay usable until execve succeeds and vanish with it.
+pub fn close_range_cloexec(first: u32) -> nix::Result<()> {
+    // SAFETY: close_range only changes the fd table flags; no Rust object is invalidated
+    // because CLOEXEC does not close anything before exec.
+    let ret = unsafe { libc::close_range(first, u32::MAX, libc::CLOSE_RANGE_CLOEXEC as c_int) };
+    Errno::result(ret).map(drop)
+}
+
+/// Close every fd >= `first` now (`close_range(first, ~0, 0)`).
+/// Only for a process that holds no Rust-owned fd in that range (the probe children).
+pub fn close_range_now(first: u32) -> nix::Result<()> {
+    // SAFETY: callers guarantee that no live OwnedFd refers to fds >= first.
+    let ret = unsafe { libc::close_range(first, u32::MAX, 0) };
+    Errno::result(ret).map(drop)
+}
+
+/// Resource usage as returned by wait4.
+pub type Rusage = libc::rusage;
+
+/// `wait4(pid, &status, flags, &rusage)`: the raw wait status and the rusage of the child and
+/// of all its waited-for descendants. Returns `None` with WNOHANG when nothing changed.
+pub fn wait4(pid: Pid, nohang: bool) -> nix::Result<Option<(c_int, Rusage)>> {
+    let mut status: c_int = 0;
+    // SAFETY: rusage is plain old data; an all-zero value is valid.
+    let mut ru: Rusage = unsafe { std::mem::zeroed() };
+    let flags = if nohang { libc::WNOHANG } else { 0 } | libc::__WALL;
+    loop {
+        // SAFETY: status and ru are valid, writable and live for the call.
+        let ret = unsafe { libc::wait4(pid.as_raw(), &mut status, flags, &mut ru) };
+        match Errno::result(ret) {
+            Ok(0) => return Ok(None),
+            Ok(_) => return Ok(Some((status, ru))),
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// Bring the loopback interface of the current network namespace up
+/// (`ioctl(SIOCGIFFLAGS/SIOCSIFFLAGS, "lo", IFF_UP)`).
+pub fn loopback_up() -> nix::Result<()> {
+    use std::os::fd::AsRawFd;
+    let sock = nix::sys::socket::socket(
+        nix::sys::socket::AddressFamily::Inet,
+        nix::sys::socket::SockType::Datagram,
+        nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+        None,
+    )?;
+    // SAFETY: ifreq is plain old data; an all-zero value is valid.
+    let mut req: libc::ifreq = unsafe { std::mem::zeroed() };
+    for (dst, src) in req.ifr_name.iter_mut().zip(b"lo\0") {
+        *dst = *src as libc::c_char;
+    }
+    // SAFETY: `req` is a valid ifreq for the socket ioctls SIOCGIFFLAGS/SIOCSIFFLAGS, which
+    // read the name and read/write the flags union member only.
+    unsafe {
+        Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCGIFFLAGS, &mut req))?;
+        req.ifr_ifru.ifru_flags |= (libc::IFF_UP | libc::IFF_RUNNING) as libc::c_short;
+        Errno::result(libc::ioctl(sock.as_raw_fd(), libc::SIOCSIFFLAGS, &req))?;
+    }
+    Ok(())
+}
+
+/// The Landlock ABI version of the running kernel (`landlock_create_ruleset(NULL, 0,
+/// LANDLOCK_CREATE_RULESET_VERSION)`), or the errno (EOPNOTSUPP: disabled, ENOSYS: absent).
+pub fn landlock_abi() -> nix::Result<i32> {
+    // SAFETY: with a NULL attr and size 0 and the VERSION flag the kernel reads no memory.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_landlock_create_ruleset, std::ptr::null::<u8>(), 0usize, 1u32)
+    };
+    Errno::result(ret).map(|v| v as i32)
+}
+
+/// `_exit(2)`: leave the process now, without running atexit handlers or destructors
+/// (a forked child must not flush the parent's stdio buffers twice).
+pub fn exit_now(code: i32) -> ! {
+    // SAFETY: _exit never returns and touches no Rust-managed state.
+    unsafe { libc::_exit(code) }
+}
+
+/// Reset every signal disposition to its default and unblock all signals (before exec, and in
+/// children that must not inherit the launcher's handlers or mask).
+pub fn reset_signals() {
+    let empty = nix::sys::signal::SigSet::empty();
+    let _ = nix::sys::signal::sigprocmask(nix::sys::signal::SigmaskHow::SIG_SETMASK, Some(&empty), None);
+    for sig in 1..=64 {
+        if sig == libc::SIGKILL || sig == libc::SIGSTOP {
+            continue;
+        }
+        // SAFETY: setting SIG_DFL installs no Rust handler, so nothing can run concurrently;
+        // invalid numbers (the glibc-reserved RT signals) just return EINVAL.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+        }
+    }
+}
+
+/// `ioctl(fd, TIOCNOTTY)`-free helper: is this fd a terminal?
+pub fn isatty(fd: c_int) -> bool {
+    // SAFETY: isatty only queries the fd.
+    unsafe { libc::isatty(fd) == 1 }
+}
+
+/// Number of threads of this process, from /proc/self/stat field 20 (or None if unreadable).
+pub fn thread_count() -> Option<u64> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let after = stat.rsplit_once(')')?.1;
+    after.split_whitespace().nth(17)?.parse().ok()
+}
+
+/// Drop every capability from the bounding set (PR_CAPBSET_DROP for 0..=cap_last_cap) and
+/// clear the ambient set. Needs CAP_SETPCAP in the current user namespace.
+pub fn drop_bounding_and_ambient() -> nix::Result<()> {
+    for cap in 0..64 {
+        // SAFETY: prctl with integer arguments only; no memory is passed.
+        let ret = unsafe { libc::prctl(libc::PR_CAPBSET_DROP, cap as libc::c_ulong, 0, 0, 0) };
+        if ret == -1 {
+            match Errno::last() {
+                Errno::EINVAL => break, // past cap_last_cap
+                e => return Err(e),
+            }
+        }
+    }
+    // SAFETY: prctl with integer arguments only.
+    let ret = unsafe {
+        libc::prctl(libc::PR_CAP_AMBIENT, libc::PR_CAP_AMBIENT_CLEAR_ALL as libc::c_ulong, 0, 0, 0)
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// Borrow a raw fd that the caller keeps open for the rest of the process's life.
+pub fn borrow_fd(fd: std::os::fd::RawFd) -> std::os::fd::BorrowedFd<'static> {
+    // SAFETY: only used for the channel fd of the sandbox's child processes, which is never
+    // closed before the process exits or execs (it is close-on-exec).
+    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+}
+
+/// Take over an fd the caller handed to ward (`--verdict-fd`) as a File, closed when dropped.
+pub fn file_from_fd(fd: std::os::fd::RawFd) -> std::fs::File {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the fd was checked to be open (F_GETFD) and is not owned by anything else in
+    // this process: the caller passed it to ward for this purpose.
+    unsafe { std::fs::File::from_raw_fd(fd) }
+}
