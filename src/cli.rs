@@ -144,7 +144,7 @@ pub struct RunArgs {
     pub verdict_fd: Option<i32>,
 
     /// The program and its arguments.
-    #[arg(required = true, trailing_var_arg = true, allow_hyphen_values = true, value_name = "PROGRAM [ARGS]...")]
+    #[arg(required = true, trailing_var_arg = true, value_name = "PROGRAM [ARGS]...")]
     pub argv: Vec<OsString>,
 }
 
