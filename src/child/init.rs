@@ -4,8 +4,10 @@
 //! else in the sandbox, reaps it, and reports the program's status and the resource use of
 //! the whole tree (RUSAGE_CHILDREN: only the processes it reaped, not its own setup work).
 //!
-//! Signals arrive blocked (the launcher blocked them before clone) and are taken with
-//! sigwait, so no handler runs asynchronously.
+//! Signals arrive blocked (the launcher blocked them before clone) and are read from a
+//! signalfd, so no handler runs asynchronously. Only signals sent from outside the sandbox
+//! (sender pid 0 as seen from inside: the launcher) are forwarded; the program cannot make
+//! init do anything by signalling it.
 
 use super::Plan;
 use crate::sync::{ExitReport, Msg, send_msg};
@@ -13,6 +15,7 @@ use crate::sys;
 use nix::errno::Errno;
 use nix::sys::resource::{UsageWho, getrusage};
 use nix::sys::signal::{SigSet, Signal, kill};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
 use nix::sys::wait::{WaitPidFlag, WaitStatus, waitpid};
 use nix::time::{ClockId, clock_gettime};
 use nix::unistd::Pid;
@@ -49,13 +52,19 @@ pub fn supervise(plan: &Plan) -> ! {
             sys::exit_now(super::EXIT_SETUP_FAILED);
         }
     };
+    let sigfd = match SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC) {
+        Ok(fd) => fd,
+        Err(e) => {
+            let _ = kill(prog, Signal::SIGKILL);
+            super::report(plan, crate::sync::Stage::Init, &super::fail(e, format_args!("signalfd()")));
+            sys::exit_now(super::EXIT_SETUP_FAILED);
+        }
+    };
     let mut status: Option<i32> = None;
     let mut end = start;
     while status.is_none() {
-        let sig = match set.wait() {
-            Ok(s) => s,
-            Err(_) => continue,
-        };
+        let Ok(Some(info)) = sigfd.read_signal() else { continue };
+        let Ok(sig) = Signal::try_from(info.ssi_signo as i32) else { continue };
         match sig {
             Signal::SIGCHLD => loop {
                 match waitpid(Pid::from_raw(-1), Some(WaitPidFlag::WNOHANG | WaitPidFlag::__WALL)) {
@@ -70,9 +79,11 @@ pub fn supervise(plan: &Plan) -> ! {
                     }
                 }
             },
-            other => {
+            // From the launcher (outside the pid namespace, so pid 0 here): pass it on.
+            other if info.ssi_pid == 0 => {
                 let _ = kill(prog, other);
             }
+            _ => {}
         }
     }
     // The program is gone: nothing else may outlive it.

@@ -1,0 +1,39 @@
+//! `ward check` on this host.
+
+use crate::common::*;
+
+#[test]
+fn check_reports_this_host() {
+    let s = Scratch::new();
+    let out = ward_cmd(s.path(), &["check"]).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(text.contains("OK    user namespaces: an unprivileged process can create a user namespace"), "{text}");
+    assert!(text.contains("OK    sandbox: ran /bin/true in a full sandbox"), "{text}");
+    assert!(text.contains("ward run can work on this host"), "{text}");
+    // this machine: hybrid cgroups, so no delegation, with the fix named
+    assert!(text.contains("FAIL  cgroup v2 delegation: cgroup v2 is not mounted") || text.contains("OK    cgroup v2 delegation"), "{text}");
+    let json = ward_cmd(s.path(), &["check", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(v["ok"], true);
+    let names: Vec<&str> = v["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
+    for n in ["user namespaces", "sandbox", "newuidmap/newgidmap", "subordinate ids", "landlock", "seccomp", "cgroup v2 delegation", "slirp4netns", "pasta", "/dev/net/tun"] {
+        assert!(names.contains(&n), "{n} missing from {names:?}");
+    }
+    let sub = v["items"].as_array().unwrap().iter().find(|i| i["name"] == "subordinate ids").unwrap();
+    assert_eq!(sub["ok"], user().drop, "{sub}"); // the test user has ranges
+}
+
+#[test]
+fn check_names_a_closed_tun_device() {
+    // the report's fix for /dev/net/tun is the chmod tests/setup.sh applies
+    let s = Scratch::new();
+    let json = ward_cmd(s.path(), &["check", "--json"]).output().unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let tun = v["items"].as_array().unwrap().iter().find(|i| i["name"] == "/dev/net/tun").unwrap();
+    if tun["ok"] == false {
+        assert!(tun["fix"].as_str().unwrap().contains("chmod 0666 /dev/net/tun"), "{tun}");
+    } else {
+        assert_eq!(tun["detail"], "usable by you");
+    }
+}

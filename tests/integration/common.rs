@@ -1,0 +1,201 @@
+//! Test harness: run the real `ward` binary as an unprivileged user, even when the test
+//! process is root (then as $WARD_TEST_USER, default ward-test, created by tests/setup.sh,
+//! through setpriv). Every test gets its own scratch directory owned by that user.
+
+use serde_json::Value;
+use std::ffi::OsStr;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output, Stdio};
+use std::sync::OnceLock;
+
+pub struct TestUser {
+    pub uid: u32,
+    pub gid: u32,
+    pub name: String,
+    /// true when the tests run as root and drop to this user.
+    pub drop: bool,
+}
+
+pub fn user() -> &'static TestUser {
+    static U: OnceLock<TestUser> = OnceLock::new();
+    U.get_or_init(|| {
+        let me = nix::unistd::Uid::current();
+        if !me.is_root() {
+            let name = nix::unistd::User::from_uid(me).ok().flatten().map(|u| u.name).unwrap_or_default();
+            return TestUser { uid: me.as_raw(), gid: nix::unistd::Gid::current().as_raw(), name, drop: false };
+        }
+        let name = std::env::var("WARD_TEST_USER").unwrap_or_else(|_| "ward-test".into());
+        let u = nix::unistd::User::from_name(&name).ok().flatten().unwrap_or_else(|| {
+            panic!("running as root, but the unprivileged test user {name:?} does not exist: run 'bash tests/setup.sh' as root first")
+        });
+        assert!(u.uid.as_raw() != 0, "the test user must not be root");
+        TestUser { uid: u.uid.as_raw(), gid: u.gid.as_raw(), name, drop: true }
+    })
+}
+
+/// The ward binary, copied where the unprivileged user can execute it.
+pub fn ward_bin() -> &'static Path {
+    static B: OnceLock<PathBuf> = OnceLock::new();
+    B.get_or_init(|| copy_for_user(Path::new(env!("CARGO_BIN_EXE_ward")), "ward"))
+}
+
+/// Copy an executable into a directory the test user can reach (/tmp/ward-test-bin-UID).
+pub fn copy_for_user(src: &Path, name: &str) -> PathBuf {
+    let dir = PathBuf::from(format!("/tmp/ward-test-bin-{}", nix::unistd::Uid::current()));
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let dst = dir.join(format!("{name}.{}", std::process::id()));
+    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
+    std::fs::copy(src, &tmp).unwrap();
+    std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::rename(&tmp, &dst).unwrap();
+    dst
+}
+
+/// A scratch directory owned by the test user (removed at drop).
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+impl Scratch {
+    pub fn new() -> Scratch {
+        let dir = tempfile::Builder::new().prefix("ward-it-").tempdir_in("/tmp").unwrap();
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        chown_user(dir.path());
+        Scratch { dir }
+    }
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+    pub fn join(&self, p: &str) -> PathBuf {
+        self.dir.path().join(p)
+    }
+    /// Write a file owned by the test user.
+    pub fn write(&self, name: &str, contents: &str) -> PathBuf {
+        let p = self.join(name);
+        std::fs::write(&p, contents).unwrap();
+        chown_user(&p);
+        p
+    }
+    pub fn mkdir(&self, name: &str) -> PathBuf {
+        let p = self.join(name);
+        std::fs::create_dir_all(&p).unwrap();
+        chown_user(&p);
+        p
+    }
+}
+
+pub fn chown_user(p: &Path) {
+    if user().drop {
+        std::os::unix::fs::chown(p, Some(user().uid), Some(user().gid)).unwrap();
+    }
+}
+
+/// A command that runs `program args` as the test user.
+pub fn as_user<S: AsRef<OsStr>>(program: impl AsRef<OsStr>, args: &[S]) -> Command {
+    let u = user();
+    let mut c = if u.drop {
+        let mut c = Command::new("setpriv");
+        c.arg(format!("--reuid={}", u.uid)).arg(format!("--regid={}", u.gid)).arg("--clear-groups").arg("--").arg(program);
+        c
+    } else {
+        Command::new(program)
+    };
+    c.args(args);
+    c.env_clear().env("PATH", "/usr/local/bin:/usr/bin:/bin").env("HOME", "/tmp").env("LANG", "C.UTF-8");
+    c.stdin(Stdio::null());
+    c
+}
+
+/// `ward ARGS` as the test user, in `cwd`.
+pub fn ward_cmd<S: AsRef<OsStr>>(cwd: &Path, args: &[S]) -> Command {
+    let mut c = as_user(ward_bin(), args);
+    c.current_dir(cwd);
+    c
+}
+
+pub struct Run {
+    pub out: Output,
+    pub verdict: Option<Value>,
+}
+
+impl Run {
+    pub fn code(&self) -> i32 {
+        self.out.status.code().unwrap_or(-1)
+    }
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.out.stdout).into_owned()
+    }
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.out.stderr).into_owned()
+    }
+    pub fn v(&self) -> &Value {
+        self.verdict.as_ref().unwrap_or_else(|| panic!("no verdict; stderr: {}", self.stderr()))
+    }
+    pub fn status(&self) -> &str {
+        self.v()["status"].as_str().unwrap_or("")
+    }
+}
+
+/// Run `ward run --verdict FILE <args>` as the test user in scratch dir `s`.
+pub fn run_in(s: &Scratch, args: &[&str]) -> Run {
+    run_with(s, args, |_| {})
+}
+
+pub fn run_with(s: &Scratch, args: &[&str], f: impl FnOnce(&mut Command)) -> Run {
+    let vpath = s.join(".verdict.json");
+    let _ = std::fs::remove_file(&vpath);
+    let mut full: Vec<String> = vec!["run".into(), "--verdict".into(), vpath.display().to_string()];
+    full.extend(args.iter().map(|a| a.to_string()));
+    let mut c = ward_cmd(s.path(), &full);
+    f(&mut c);
+    let out = c.output().unwrap();
+    let verdict = std::fs::read_to_string(&vpath).ok().map(|t| serde_json::from_str(&t).unwrap());
+    Run { out, verdict }
+}
+
+/// Run a shell snippet in a default sandbox; returns the run.
+pub fn sh(s: &Scratch, script: &str) -> Run {
+    run_in(s, &["--", "/bin/sh", "-c", script])
+}
+
+/// pids of processes whose command line starts with `needle`.
+pub fn pids_matching(needle: &str) -> Vec<i32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if pid == std::process::id() as i32 {
+            continue;
+        }
+        if let Ok(cmd) = std::fs::read(format!("/proc/{pid}/cmdline")) {
+            let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+            if cmd.starts_with(needle) {
+                out.push(pid);
+            }
+        }
+    }
+    out
+}
+
+/// Wait up to `ms` for `f` to hold.
+pub fn eventually(ms: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_millis(ms);
+    while std::time::Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    f()
+}
+
+/// Kills the wrapped child (and so the sandbox) if a test fails before waiting for it.
+pub struct KillOnDrop(pub std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
