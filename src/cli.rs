@@ -24,6 +24,7 @@ pub struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
+#[allow(clippy::large_enum_variant)] // parsed once
 pub enum Command {
     /// Run a program in a new sandbox and report what happened.
     #[command(after_help = EXIT_CODES)]
@@ -187,7 +188,8 @@ impl RunArgs {
         let mut setenv: Vec<(String, OsString)> = Vec::new();
         let mut pass_env = Vec::new();
         // --setenv and --env in command-line order.
-        let mut envs: Vec<(usize, Option<(String, OsString)>, Option<String>)> = Vec::new();
+        type EnvOp = (usize, Option<(String, OsString)>, Option<String>);
+        let mut envs: Vec<EnvOp> = Vec::new();
         for (pos, c) in positions(m, "setenv", 2).into_iter().zip(self.setenv.chunks(2)) {
             if let [k, v] = c {
                 envs.push((pos, Some((k.clone(), v.into())), None));

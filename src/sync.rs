@@ -134,6 +134,7 @@ pub struct ExitReport {
 }
 
 #[derive(Debug, Clone)]
+#[allow(clippy::large_enum_variant)] // fixed-size datagrams, no allocation
 pub enum Msg {
     /// parent -> child: the id maps are written, go on.
     Go,

@@ -8,6 +8,9 @@
 //!
 //! No threads are started here; allocation is limited to what the steps need.
 
+// `Fail` carries its message inline (no allocation between clone and exec), so it is large.
+#![allow(clippy::result_large_err)]
+
 pub mod caps;
 pub mod init;
 pub mod mount;

@@ -40,7 +40,7 @@ pub enum Op {
 
 fn cstr(prefix: &str, p: &Path) -> Result<CString, crate::error::Error> {
     let mut v = prefix.as_bytes().to_vec();
-    if !(p == Path::new("/") && !prefix.is_empty()) {
+    if p != Path::new("/") || prefix.is_empty() {
         v.extend_from_slice(p.as_os_str().as_bytes());
     }
     CString::new(v).map_err(|_| crate::error::Error::invalid(format!("{}: the path contains a NUL byte", p.display()), ""))

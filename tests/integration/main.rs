@@ -1,6 +1,8 @@
 //! ward's integration tests: the real binary, run as an unprivileged user, one suite per
 //! mechanism. Each assertion names the exact output, errno or verdict expected.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod bad_input;
 mod check;
 mod common;

@@ -1,0 +1,76 @@
+#!/usr/bin/env python3
+"""Interleaved start-up benchmark: ward run vs bwrap vs bare unshare vs /bin/true.
+
+Each round runs every command once, in a rotating order, so drift in machine load hits all
+of them alike. Prints medians, p90s, ratios, the launcher's peak RSS, and sustained
+parallel throughput. Run it as an unprivileged user (benches/compare.sh does that for root).
+"""
+import os, statistics, subprocess, sys, time, concurrent.futures as cf
+
+ROUNDS = int(os.environ.get("ROUNDS", "300"))
+PAR_SECONDS = float(os.environ.get("PAR_SECONDS", "5"))
+PAR_JOBS = int(os.environ.get("PAR_JOBS", "4"))
+WARD = os.environ.get("WARD", "target/release/ward")
+
+def usr_links():
+    out = []
+    for d in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        p = "/" + d
+        if os.path.islink(p):
+            out += ["--symlink", os.readlink(p), p]
+        elif os.path.isdir(p):
+            out += ["--ro-bind", p, p]
+    return out
+
+COMMANDS = {
+    "ward": [WARD, "run", "--no-workdir", "--", "/bin/true"],
+    "bwrap": ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr",
+              *usr_links(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "/bin/true"],
+    "unshare": ["unshare", "-Ur", "--mount", "--pid", "--fork", "--net", "--ipc", "--uts", "--cgroup", "/bin/true"],
+    "true": ["/bin/true"],
+}
+
+def once(argv):
+    t0 = time.perf_counter_ns()
+    pid = os.posix_spawn(argv[0] if "/" in argv[0] else subprocess.os.path.join("/usr/bin", argv[0]), argv, {"PATH": "/usr/bin:/bin"})
+    _, status, ru = os.wait4(pid, 0)
+    t1 = time.perf_counter_ns()
+    if status != 0:
+        sys.exit(f"{argv[0]} failed with status {status}")
+    return (t1 - t0) / 1e6, ru.ru_maxrss
+
+def main():
+    names = list(COMMANDS)
+    times = {n: [] for n in names}
+    rss = {n: 0 for n in names}
+    for n in names:  # warm-up
+        once(COMMANDS[n])
+    for r in range(ROUNDS):
+        order = names[r % len(names):] + names[:r % len(names)]
+        for n in order:
+            ms, maxrss = once(COMMANDS[n])
+            times[n].append(ms)
+            rss[n] = max(rss[n], maxrss)
+    med = {n: statistics.median(v) for n, v in times.items()}
+    print(f"# {ROUNDS} interleaved rounds, uid {os.getuid()}, kernel {os.uname().release}")
+    print(f"{'command':<9} {'median ms':>10} {'p90 ms':>8} {'mean ms':>8} {'peak RSS KiB':>13}")
+    for n in names:
+        v = sorted(times[n])
+        print(f"{n:<9} {med[n]:>10.3f} {v[int(len(v)*0.9)]:>8.3f} {statistics.mean(v):>8.3f} {rss[n]:>13}")
+    print(f"ratio ward/bwrap   = {med['ward']/med['bwrap']:.2f}  (target <= 0.70)")
+    print(f"ratio ward/unshare = {med['ward']/med['unshare']:.2f}  (target <= 1.50)")
+    print(f"ward peak RSS      = {rss['ward']/1024:.2f} MiB (target <= 4 MiB; max of launcher, init and /bin/true)")
+    # sustained throughput with runs in parallel
+    deadline = time.monotonic() + PAR_SECONDS
+    def worker():
+        n = 0
+        while time.monotonic() < deadline:
+            once(COMMANDS["ward"])
+            n += 1
+        return n
+    with cf.ThreadPoolExecutor(PAR_JOBS) as ex:
+        total = sum(ex.map(lambda _: worker(), range(PAR_JOBS)))
+    print(f"throughput         = {total/PAR_SECONDS:.0f} runs/s with {PAR_JOBS} in parallel over {PAR_SECONDS:.0f} s (target >= 300)")
+
+if __name__ == "__main__":
+    main()
