@@ -57,7 +57,7 @@ pub fn run() -> Report {
         items.push(item("sandbox", true, r));
     }
 
-    let host = crate::policy::Host::gather().ok();
+    let host = crate::policy::Host::gather(true).ok();
     let name = host.as_ref().map(|h| h.user_name.clone()).unwrap_or_default();
     let helpers = ["newuidmap", "newgidmap"].map(|h| (h, probe::find_program(h)));
     items.push(item(

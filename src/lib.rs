@@ -129,7 +129,7 @@ impl Sandbox {
     /// Validate, run, wait, and return the verdict. Failures before the program started are
     /// errors; how the program ended (including exec failures) is in the verdict.
     pub fn run(&self) -> Result<Verdict> {
-        let host = policy::Host::gather().map_err(|e| Error::io("read the current directory", e))?;
+        let host = policy::Host::gather(self.opts.map_ranges).map_err(|e| Error::io("read the current directory", e))?;
         let policy = Policy::build(&self.opts, &host, &policy::RealFs)?;
         let outcome = launcher::run(&policy)?;
         Ok(Verdict::new(&outcome.ending, outcome.enforced))

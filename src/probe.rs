@@ -9,13 +9,26 @@ use std::path::{Path, PathBuf};
 
 impl Host {
     /// Gather the caller's ids, names, environment and the layout of the host's root.
-    pub fn gather() -> std::io::Result<Host> {
+    /// `want_subids`: read /etc/subuid and /etc/subgid (only --map-ranges needs them).
+    pub fn gather(want_subids: bool) -> std::io::Result<Host> {
         let uid = Uid::current();
         let gid = Gid::current();
-        let user = User::from_uid(uid).ok().flatten();
-        let user_name = user.as_ref().map(|u| u.name.clone()).unwrap_or_else(|| format!("u{uid}"));
-        let group_name = Group::from_gid(gid).ok().flatten().map(|g| g.name).unwrap_or_else(|| format!("g{gid}"));
-        let home = std::env::var_os("HOME").map(PathBuf::from).or_else(|| user.as_ref().map(|u| u.dir.clone()));
+        // /etc/passwd and /etc/group first: one read each, no NSS daemons to ask; NSS for
+        // users that live elsewhere (LDAP, systemd-homed).
+        let pw = std::fs::read_to_string("/etc/passwd").ok().and_then(|s| passwd_entry(&s, uid.as_raw()));
+        let (user_name, user_home) = match pw {
+            Some((n, h)) => (n, Some(PathBuf::from(h))),
+            None => match User::from_uid(uid).ok().flatten() {
+                Some(u) => (u.name, Some(u.dir)),
+                None => (format!("u{uid}"), None),
+            },
+        };
+        let group_name = std::fs::read_to_string("/etc/group")
+            .ok()
+            .and_then(|s| group_entry(&s, gid.as_raw()))
+            .or_else(|| Group::from_gid(gid).ok().flatten().map(|g| g.name))
+            .unwrap_or_else(|| format!("g{gid}"));
+        let home = std::env::var_os("HOME").map(PathBuf::from).or(user_home);
         let cwd = std::env::current_dir()?;
         let env = std::env::vars_os().filter_map(|(k, v)| Some((k.into_string().ok()?, v))).collect();
         let mut usr_links = Vec::new();
@@ -32,8 +45,14 @@ impl Host {
             }
         }
         let localtime = std::fs::read_link("/etc/localtime").ok();
-        let subuid = std::fs::read_to_string("/etc/subuid").ok().and_then(|s| parse_subid(&s, &user_name, uid.as_raw()));
-        let subgid = std::fs::read_to_string("/etc/subgid").ok().and_then(|s| parse_subid(&s, &user_name, uid.as_raw()));
+        let (subuid, subgid) = if want_subids {
+            (
+                std::fs::read_to_string("/etc/subuid").ok().and_then(|s| parse_subid(&s, &user_name, uid.as_raw())),
+                std::fs::read_to_string("/etc/subgid").ok().and_then(|s| parse_subid(&s, &user_name, uid.as_raw())),
+            )
+        } else {
+            (None, None)
+        };
         Ok(Host {
             uid: uid.as_raw(),
             gid: gid.as_raw(),
@@ -50,6 +69,22 @@ impl Host {
             subgid,
         })
     }
+}
+
+/// (name, home) of `uid` in /etc/passwd text.
+fn passwd_entry(content: &str, uid: u32) -> Option<(String, String)> {
+    content.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 7 && f[2].parse::<u32>().ok()? == uid).then(|| (f[0].to_string(), f[5].to_string()))
+    })
+}
+
+/// name of `gid` in /etc/group text.
+fn group_entry(content: &str, gid: u32) -> Option<String> {
+    content.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 3 && f[2].parse::<u32>().ok()? == gid).then(|| f[0].to_string())
+    })
 }
 
 /// The first `name:start:count` (or `uid:start:count`) line of /etc/subuid or /etc/subgid
@@ -198,5 +233,13 @@ mod tests {
         assert_eq!(parse_subid(s, "carol", 1001), Some((200000, 1000)));
         assert_eq!(parse_subid(s, "bob", 5), None);
         assert_eq!(parse_subid("", "x", 1), None);
+    }
+
+    #[test]
+    fn passwd_and_group_lines() {
+        let p = "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice:/home/alice:/bin/sh\nbad\n";
+        assert_eq!(passwd_entry(p, 1000), Some(("alice".into(), "/home/alice".into())));
+        assert_eq!(passwd_entry(p, 5), None);
+        assert_eq!(group_entry("root:x:0:\nstaff:x:50:a,b\n", 50), Some("staff".into()));
     }
 }
