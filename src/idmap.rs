@@ -1,26 +1,12 @@
-//! Parent half of the user namespace: write the child's uid and gid maps.
-//!
-//! A single mapping (the caller's ids seen as the chosen ids inside) is written directly,
-//! with setgroups denied first, as the kernel requires of an unprivileged writer. A whole
-//! subordinate range goes through the setuid helpers newuidmap/newgidmap from the uidmap
-//! package, which check /etc/subuid and /etc/subgid; they are started with std::process.
+//! Parent half of the user namespace: map whole subordinate ranges into the child's user
+//! namespace through the setuid helpers newuidmap/newgidmap from the uidmap package, which
+//! check /etc/subuid and /etc/subgid; they are started with std::process. (A single mapping
+//! needs no helper: the child writes it itself, see `child::userns`.)
 
 use crate::error::{Error, Result};
 use crate::policy::{IdMap, Ids};
 use nix::unistd::Pid;
 use std::process::Command;
-
-fn write_proc(pid: Pid, file: &str, contents: &str) -> Result<()> {
-    let path = format!("/proc/{pid}/{file}");
-    std::fs::write(&path, contents).map_err(|e| {
-        let errno = nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(0));
-        let mut err = Error::sys(format!("write({path}, {:?})", contents.trim_end()), errno);
-        if let Error::Sys { fix, .. } = &mut err {
-            *fix = "the host restricts user namespaces; run 'ward check' for the fix".into();
-        }
-        err
-    })
-}
 
 fn helper(name: &str, pid: Pid, maps: &[u32]) -> Result<()> {
     let path = crate::probe::find_program(name).ok_or_else(|| {
@@ -42,17 +28,15 @@ fn helper(name: &str, pid: Pid, maps: &[u32]) -> Result<()> {
     Ok(())
 }
 
-/// Write the maps of the child `pid` (still waiting for `Go`).
-pub fn write_maps(pid: Pid, ids: &Ids) -> Result<()> {
+/// With --map-ranges, write the maps of the child `pid` (still waiting for `Go`) and return
+/// true; with a single mapping there is nothing to do here (false).
+pub fn write_maps(pid: Pid, ids: &Ids) -> Result<bool> {
     match &ids.map {
-        IdMap::Single => {
-            write_proc(pid, "setgroups", "deny")?;
-            write_proc(pid, "uid_map", &format!("{} {} 1\n", ids.inside_uid, ids.outside_uid))?;
-            write_proc(pid, "gid_map", &format!("{} {} 1\n", ids.inside_gid, ids.outside_gid))
-        }
+        IdMap::Single => Ok(false),
         IdMap::Ranges { uid_start, uid_count, gid_start, gid_count } => {
             helper("newuidmap", pid, &[0, ids.outside_uid, 1, 1, *uid_start, *uid_count])?;
-            helper("newgidmap", pid, &[0, ids.outside_gid, 1, 1, *gid_start, *gid_count])
+            helper("newgidmap", pid, &[0, ids.outside_gid, 1, 1, *gid_start, *gid_count])?;
+            Ok(true)
         }
     }
 }

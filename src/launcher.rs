@@ -134,8 +134,9 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
         let _ = sys::wait4(init, false);
         e
     };
-    idmap::write_maps(init, &policy.ids).map_err(abort)?;
-    send_msg(parent_sock.as_fd(), &Msg::Go).map_err(|e| abort(Error::sys("send(Go)", e)))?;
+    if idmap::write_maps(init, &policy.ids).map_err(abort)? {
+        send_msg(parent_sock.as_fd(), &Msg::Go).map_err(|e| abort(Error::sys("send(Go)", e)))?;
+    }
 
     let mut report = None;
     let mut failed: Option<Error> = None;

@@ -51,6 +51,9 @@ pub struct Plan {
     pub envp: Vec<CString>,
     pub rlimits: Vec<(Limit, Option<u64>)>,
     pub ids: Ids,
+    /// `INSIDE OUTSIDE 1` lines for a single mapping (written by the child itself).
+    pub uid_map: CString,
+    pub gid_map: CString,
     pub new_session: bool,
     /// Files the launcher opened for the program's stdin, stdout and stderr.
     pub stdio: [Option<RawFd>; 3],
@@ -83,6 +86,8 @@ impl Plan {
                 .collect::<Result<_, _>>()?,
             rlimits: p.rlimits.clone(),
             ids: p.ids.clone(),
+            uid_map: c(format!("{} {} 1\n", p.ids.inside_uid, p.ids.outside_uid).as_bytes())?,
+            gid_map: c(format!("{} {} 1\n", p.ids.inside_gid, p.ids.outside_gid).as_bytes())?,
             new_session: p.new_session,
             stdio,
             chan,
@@ -113,7 +118,7 @@ fn report(plan: &Plan, stage: Stage, e: &Fail) {
 
 /// The sandbox's init, pid 1 of the new pid namespace. Never returns.
 pub fn run(plan: &Plan) -> ! {
-    step(plan, Stage::UserNs, || userns::enter(plan)); // die with the launcher; wait for the id maps
+    step(plan, Stage::UserNs, || userns::enter(plan)); // die with the launcher; id maps
     step(plan, Stage::Mount, || mount::build_root(&plan.ops)); // needs the maps: mounting needs CAP_SYS_ADMIN in the userns
     step(plan, Stage::Net, net::configure); // loopback up; nothing else
     step(plan, Stage::Hostname, || process::set_hostname(plan));
