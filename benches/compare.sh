@@ -4,10 +4,11 @@
 # Knobs: ROUNDS (300), PAR_JOBS (4), PAR_SECONDS (5).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo build --release --bin ward >/dev/null
+host=$(rustc -vV | sed -n 's/^host: //p')
+RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --target "$host" --bin ward >/dev/null
 dir=$(mktemp -d /tmp/ward-bench.XXXXXX)
 trap 'rm -rf "$dir"' EXIT
-install -m 0755 target/release/ward "$dir/ward"
+install -m 0755 "target/$host/release/ward" "$dir/ward"
 install -m 0755 benches/compare.py "$dir/compare.py"
 chmod 0755 "$dir"
 cd "$dir"

@@ -66,10 +66,8 @@ fn verdict_fd_gets_the_verdict() {
 
 #[test]
 fn library_example_runs_unprivileged() {
-    let bin = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(format!(
-        "target/{}/examples/hello",
-        if cfg!(debug_assertions) { "debug" } else { "release" }
-    ));
+    // the example sits next to the ward binary cargo built for this test run
+    let bin = std::path::Path::new(env!("CARGO_BIN_EXE_ward")).with_file_name("examples").join("hello");
     assert!(bin.exists(), "build the example first: cargo build --examples ({} missing)", bin.display());
     let bin = copy_for_user(&bin, "hello");
     let s = Scratch::new();
