@@ -1,7 +1,8 @@
 //! Command-line types (clap) and their translation into `Options`. Tree options keep the
 //! order they were given in, as in bubblewrap: later operations build on earlier ones.
 
-use crate::policy::{Limit, MountSpec, Options, Workdir, WorkdirMode, parse_limit, parse_size};
+use crate::policy::{Limit, MountSpec, Options, SeccompOptions, Workdir, WorkdirMode, parse_limit, parse_size};
+use crate::seccomp::OnDeny;
 use crate::{Error, Result};
 use clap::{ArgMatches, Args, Parser, Subcommand};
 use std::ffi::OsString;
@@ -137,6 +138,22 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", help_heading = "Process")]
     pub stderr: Option<PathBuf>,
 
+    /// Also allow these system calls (names or groups such as @ptrace), beyond the profile's.
+    #[arg(long, value_name = "SYSCALL", action = clap::ArgAction::Append, help_heading = "Seccomp")]
+    pub seccomp_allow: Vec<String>,
+    /// Allow ptrace and process_vm_readv/writev among the sandbox's own processes (debuggers).
+    #[arg(long, help_heading = "Seccomp")]
+    pub allow_ptrace: bool,
+    /// What a denied system call does: errno (it fails with EPERM) or kill (the run ends, SYS).
+    #[arg(long, value_name = "ACTION", value_parser = ["errno", "kill"], help_heading = "Seccomp")]
+    pub on_deny: Option<String>,
+    /// Print each denied system call to stderr as it happens (the verdict lists them anyway).
+    #[arg(long, help_heading = "Seccomp")]
+    pub log_denied: bool,
+    /// Run without any seccomp filter (weakens the sandbox: the kernel's whole surface is open).
+    #[arg(long, help_heading = "Seccomp")]
+    pub no_seccomp: bool,
+
     /// Write the JSON verdict to FILE.
     #[arg(long, value_name = "FILE", help_heading = "Report")]
     pub verdict: Option<PathBuf>,
@@ -256,6 +273,17 @@ impl RunArgs {
             stdin: self.stdin.clone(),
             stdout: self.stdout.clone(),
             stderr: self.stderr.clone(),
+            seccomp: {
+                let mut sc = SeccompOptions::default();
+                sc.enabled = !self.no_seccomp;
+                sc.allow.extend(self.seccomp_allow.iter().cloned());
+                sc.allow_ptrace = self.allow_ptrace;
+                if let Some(a) = &self.on_deny {
+                    sc.on_deny = if a == "kill" { OnDeny::Kill } else { OnDeny::Errno };
+                }
+                sc.log_denied = self.log_denied;
+                sc
+            },
         })
     }
 }

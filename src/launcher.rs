@@ -10,7 +10,7 @@ use crate::child::{self, Plan};
 use crate::error::{Error, Result};
 use crate::idmap;
 use crate::policy::Policy;
-use crate::sync::{Msg, Stage, recv_msg, send_msg};
+use crate::sync::{Msg, Stage, recv_msg_fd, send_msg};
 use crate::sys;
 use crate::verdict::{Enforced, Ending};
 use nix::errno::Errno;
@@ -37,6 +37,10 @@ pub const CLONE_FLAGS: libc::c_int = libc::CLONE_NEWUSER
 pub struct Outcome {
     pub ending: Ending,
     pub enforced: Option<Enforced>,
+    /// Calls the seccomp filter denied, as the supervisor saw them.
+    pub blocked: Vec<crate::seccomp::Blocked>,
+    /// The sandbox was killed for a denied call (kill-on-deny).
+    pub killed_for_syscall: bool,
 }
 
 pub fn assert_single_threaded() -> Result<()> {
@@ -99,17 +103,29 @@ fn child_error(stage: Stage, errno: i32, what: &str) -> Error {
 /// Run the policy's program in a new sandbox and wait for it.
 pub fn run(policy: &Policy) -> Result<Outcome> {
     assert_single_threaded()?;
+    let filter = policy.seccomp.as_ref().map(crate::seccomp::filter).transpose()?;
     let stdio = open_stdio(policy)?;
     let (parent_sock, child_sock) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
         .map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;
-    let plan = Plan::prepare(policy, std::array::from_fn(|i| stdio[i].as_ref().map(|f| f.as_raw_fd())), child_sock.as_raw_fd())?;
+    let plan = Plan::prepare(
+        policy,
+        std::array::from_fn(|i| stdio[i].as_ref().map(|f| f.as_raw_fd())),
+        child_sock.as_raw_fd(),
+        filter.as_ref().map(|f| f.bpf.clone()),
+    )?;
 
     // Block the signals we supervise before clone: the child's init inherits the mask and
     // takes them with sigwait; here they are read from a signalfd.
     let mask = child::init::signals();
     let mut old_mask = SigSet::empty();
     sigprocmask(SigmaskHow::SIG_BLOCK, Some(&mask), Some(&mut old_mask)).map_err(|e| Error::sys("sigprocmask(SIG_BLOCK)", e))?;
-    let result = spawn_and_supervise(policy, &plan, parent_sock, child_sock, &mask);
+    let result = spawn_and_supervise(policy, &plan, parent_sock, child_sock, &mask).map(|mut o| {
+        o.enforced = o.enforced.map(|mut e| {
+            e.seccomp = crate::verdict::seccomp_info(policy.seccomp.as_ref(), filter.as_ref());
+            e
+        });
+        o
+    });
     let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&old_mask), None);
     drop(stdio);
     result
@@ -141,31 +157,49 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
     let mut report = None;
     let mut failed: Option<Error> = None;
     let mut sock_open = true;
+    let mut listener: Option<OwnedFd> = None;
+    let mut supervisor = crate::seccomp::Supervisor::default();
     let handle = |m: Msg, report: &mut Option<crate::sync::ExitReport>, failed: &mut Option<Error>| match m {
         Msg::Exited(r) => *report = Some(r),
         Msg::Failed { stage, errno, what } => {
             failed.get_or_insert_with(|| child_error(stage, errno, what.as_str()));
         }
-        Msg::Go => {}
+        Msg::Go | Msg::Listener => {}
     };
     let init_status = loop {
         let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
-        if sock_open {
+        let sock_at = sock_open.then(|| {
             fds.push(PollFd::new(parent_sock.as_fd(), PollFlags::POLLIN));
-        }
+            fds.len() - 1
+        });
+        let listener_at = listener.as_ref().map(|l| {
+            fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
         match poll(&mut fds, PollTimeout::NONE) {
             Ok(_) | Err(Errno::EINTR) => {}
             Err(e) => return Err(abort(Error::sys("poll", e))),
         }
-        let sock_ready = sock_open && fds.get(1).and_then(|f| f.revents()).is_some_and(|r| !r.is_empty());
+        let ready = |i: Option<usize>| i.and_then(|i| fds[i].revents()).unwrap_or(PollFlags::empty());
+        let (sock_ev, listener_ev) = (ready(sock_at), ready(listener_at));
         drop(fds);
-        if sock_ready {
-            match recv_msg(parent_sock.as_fd(), true) {
-                Ok(Some(m)) => handle(m, &mut report, &mut failed),
+        if !sock_ev.is_empty() {
+            match recv_msg_fd(parent_sock.as_fd(), true) {
+                Ok(Some((Msg::Listener, Some(fd)))) => listener = Some(fd),
+                Ok(Some((m, _))) => handle(m, &mut report, &mut failed),
                 Ok(None) => sock_open = false,
                 Err(Errno::EAGAIN) => {}
                 Err(_) => sock_open = false,
             }
+        }
+        if listener_ev.contains(PollFlags::POLLIN) {
+            if let (Some(l), Some(sp)) = (&listener, &policy.seccomp) {
+                if supervisor.handle(l.as_raw_fd(), sp) {
+                    let _ = kill(init, Signal::SIGKILL);
+                }
+            }
+        } else if listener_ev.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL) {
+            listener = None; // every process with the filter is gone
         }
         let mut reaped = None;
         while let Ok(Some(si)) = sigfd.read_signal() {
@@ -186,15 +220,22 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
         }
     };
     // Init has exited; everything it sent is already queued.
-    while let Ok(Some(m)) = recv_msg(parent_sock.as_fd(), true) {
+    while let Ok(Some((m, _))) = recv_msg_fd(parent_sock.as_fd(), true) {
         handle(m, &mut report, &mut failed);
     }
     let enforced = Some(Enforced::from_policy(policy));
+    let blocked = std::mem::take(&mut supervisor.blocked);
+    let killed_for_syscall = supervisor.killed;
     if let Some(e) = failed {
-        return Ok(Outcome { ending: Ending::NotStarted(e), enforced: None });
+        return Ok(Outcome { ending: Ending::NotStarted(e), enforced: None, blocked, killed_for_syscall });
+    }
+    if killed_for_syscall {
+        // init died with the sandbox: there is no report, only the denied call.
+        let r = report.unwrap_or(crate::sync::ExitReport { wait_status: libc::SIGSYS, ..Default::default() });
+        return Ok(Outcome { ending: Ending::Ran(r), enforced, blocked, killed_for_syscall });
     }
     match report {
-        Some(r) => Ok(Outcome { ending: Ending::Ran(r), enforced }),
+        Some(r) => Ok(Outcome { ending: Ending::Ran(r), enforced, blocked, killed_for_syscall }),
         None => {
             let (status, _) = init_status;
             let what = if libc::WIFSIGNALED(status) {
@@ -202,7 +243,7 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
             } else {
                 format!("the sandbox's init exited with status {} without a report", libc::WEXITSTATUS(status))
             };
-            Ok(Outcome { ending: Ending::NotStarted(Error::host(what, "")), enforced: None })
+            Ok(Outcome { ending: Ending::NotStarted(Error::host(what, "")), enforced: None, blocked, killed_for_syscall })
         }
     }
 }

@@ -18,7 +18,8 @@
 //!                                               fork ─► program:
 //!                                                         session, stdio, rlimits,
 //!                                                         bounding set, ids, caps + nnp,
-//!                                                         chdir, fds, execve
+//!                                                         landlock, chdir, fds,
+//!  seccomp::Supervisor ◄── listener fd ─────               seccomp (listener), execve
 //!  supervise (signalfd + poll) ◄── Exited ──    reap, forward signals, kill the rest
 //!  Verdict (JSON)
 //! ```
@@ -45,7 +46,9 @@ pub mod idmap;
 pub mod launcher;
 pub mod policy;
 pub mod probe;
+pub mod seccomp;
 pub mod sync;
+pub mod syscalls;
 pub mod verdict;
 
 pub use error::{Error, Result};
@@ -132,7 +135,7 @@ impl Sandbox {
         let host = policy::Host::gather(self.opts.map_ranges).map_err(|e| Error::io("read the current directory", e))?;
         let policy = Policy::build(&self.opts, &host, &policy::RealFs)?;
         let outcome = launcher::run(&policy)?;
-        Ok(Verdict::new(&outcome.ending, outcome.enforced))
+        Ok(Verdict::new(&outcome.ending, outcome.enforced).with_blocked(outcome.blocked, outcome.killed_for_syscall))
     }
 }
 

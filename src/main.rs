@@ -60,11 +60,11 @@ fn run(args: &ward::cli::RunArgs, m: Option<&clap::ArgMatches>) -> anyhow::Resul
         let policy = ward::Policy::build(&opts, &host, &ward::policy::RealFs)?;
         ward::launcher::run(&policy)
     });
-    let (ending, enforced) = match outcome {
-        Ok(o) => (o.ending, o.enforced),
-        Err(e) => (Ending::NotStarted(e), None),
+    let (ending, enforced, blocked, killed) = match outcome {
+        Ok(o) => (o.ending, o.enforced, o.blocked, o.killed_for_syscall),
+        Err(e) => (Ending::NotStarted(e), None, Vec::new(), false),
     };
-    let verdict = Verdict::new(&ending, enforced);
+    let verdict = Verdict::new(&ending, enforced).with_blocked(blocked, killed);
     if let Ending::NotStarted(e) = &ending {
         eprintln!("ward: {e}");
     }

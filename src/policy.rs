@@ -5,6 +5,7 @@
 //! this module touches the kernel.
 
 use crate::error::{Error, Result};
+use crate::seccomp::{OnDeny, SeccompPolicy};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Component, Path, PathBuf};
@@ -75,6 +76,23 @@ impl Limit {
     }
 }
 
+/// The seccomp part of `Options`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SeccompOptions {
+    pub enabled: bool,
+    /// Groups (`@basic`, `@ptrace`) and system call names.
+    pub allow: Vec<String>,
+    pub allow_ptrace: bool,
+    pub on_deny: OnDeny,
+    pub log_denied: bool,
+}
+
+impl Default for SeccompOptions {
+    fn default() -> Self {
+        SeccompOptions { enabled: true, allow: vec!["@basic".into()], allow_ptrace: false, on_deny: OnDeny::Errno, log_denied: false }
+    }
+}
+
 /// What the caller wants: filled by the CLI (and later by profiles). Everything optional has
 /// the strict default.
 #[derive(Debug, Clone, Default)]
@@ -100,6 +118,7 @@ pub struct Options {
     pub stdin: Option<PathBuf>,
     pub stdout: Option<PathBuf>,
     pub stderr: Option<PathBuf>,
+    pub seccomp: SeccompOptions,
 }
 
 /// Facts about the caller and the host that a policy depends on (gathered by
@@ -201,6 +220,7 @@ pub struct Policy {
     pub stderr: Option<PathBuf>,
     /// The work directory bound inside, if any, and how.
     pub workdir: Option<(PathBuf, WorkdirMode)>,
+    pub seccomp: Option<SeccompPolicy>,
 }
 
 /// What `Policy::build` needs from the file system: canonical path and whether it is a dir.
@@ -334,7 +354,10 @@ impl Policy {
             rlimits.retain(|(k, _)| k != l);
             rlimits.push((*l, *v));
         }
+        let sc = &o.seccomp;
+        let seccomp = if sc.enabled { Some(SeccompPolicy::new(&sc.allow, sc.allow_ptrace, sc.on_deny, false, sc.log_denied)?) } else { None };
         Ok(Policy {
+            seccomp,
             argv,
             exec_candidates,
             ids,

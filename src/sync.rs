@@ -23,8 +23,10 @@ pub enum Stage {
     Bounding,
     Ids,
     Caps,
+    Landlock,
     Chdir,
     Fds,
+    Seccomp,
     Exec,
 }
 
@@ -42,14 +44,16 @@ impl Stage {
             Stage::Bounding => "capability bounding set",
             Stage::Ids => "ids",
             Stage::Caps => "capabilities",
+            Stage::Landlock => "landlock",
             Stage::Chdir => "chdir",
+            Stage::Seccomp => "seccomp",
             Stage::Fds => "file descriptors",
             Stage::Exec => "exec",
         }
     }
 
     fn from_u32(v: u32) -> Option<Stage> {
-        const ALL: [Stage; 14] = [
+        const ALL: [Stage; 16] = [
             Stage::UserNs,
             Stage::Mount,
             Stage::Net,
@@ -61,8 +65,10 @@ impl Stage {
             Stage::Bounding,
             Stage::Ids,
             Stage::Caps,
+            Stage::Landlock,
             Stage::Chdir,
             Stage::Fds,
+            Stage::Seccomp,
             Stage::Exec,
         ];
         ALL.into_iter().find(|s| *s as u32 == v)
@@ -142,6 +148,8 @@ pub enum Msg {
     Failed { stage: Stage, errno: i32, what: Note },
     /// init -> parent: the program ended and everything else in the sandbox was killed.
     Exited(ExitReport),
+    /// program -> parent: the seccomp notification listener, passed as SCM_RIGHTS.
+    Listener,
 }
 
 const MSG_LEN: usize = 4 + 4 + 4 + 2 + NOTE_LEN + 8 * 7;
@@ -158,6 +166,7 @@ impl Msg {
                 w.u16(what.len as u16);
                 w.bytes(&what.buf);
             }
+            Msg::Listener => w.u32(4),
             Msg::Exited(r) => {
                 w.u32(3);
                 for v in [
@@ -203,6 +212,7 @@ impl Msg {
                     nivcsw: v[6],
                 }))
             }
+            4 => Some(Msg::Listener),
             _ => None,
         }
     }
@@ -258,6 +268,52 @@ pub fn send_msg(fd: BorrowedFd<'_>, msg: &Msg) -> nix::Result<()> {
             Err(Errno::EINTR) => continue,
             other => return other.map(drop),
         }
+    }
+}
+
+/// Send one message with an fd attached (SCM_RIGHTS).
+pub fn send_msg_fd(fd: BorrowedFd<'_>, msg: &Msg, pass: BorrowedFd<'_>) -> nix::Result<()> {
+    let mut buf = [0u8; MSG_LEN];
+    msg.encode(&mut buf);
+    let fds = [pass.as_raw_fd()];
+    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
+    let iov = [std::io::IoSlice::new(&buf)];
+    loop {
+        match nix::sys::socket::sendmsg::<()>(fd.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None) {
+            Err(Errno::EINTR) => continue,
+            other => return other.map(drop),
+        }
+    }
+}
+
+/// Receive one message and the fd it carries, if any (close-on-exec). `Ok(None)` as in
+/// `recv_msg`.
+pub fn recv_msg_fd(fd: BorrowedFd<'_>, nonblock: bool) -> nix::Result<Option<(Msg, Option<std::os::fd::OwnedFd>)>> {
+    let mut buf = [0u8; MSG_LEN];
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
+    let flags = MsgFlags::MSG_CMSG_CLOEXEC | if nonblock { MsgFlags::MSG_DONTWAIT } else { MsgFlags::empty() };
+    loop {
+        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
+        let r = nix::sys::socket::recvmsg::<()>(fd.as_raw_fd(), &mut iov, Some(&mut space), flags);
+        let msg = match r {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(m) => m,
+        };
+        let mut passed = None;
+        for c in msg.cmsgs()? {
+            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
+                for f in fds {
+                    let owned = crate::sys::own_fd(f);
+                    if passed.is_none() { passed = Some(owned) }
+                }
+            }
+        }
+        let n = msg.bytes;
+        if n == 0 {
+            return Ok(None);
+        }
+        return Ok(Msg::decode(&buf[..n]).map(|m| (m, passed)));
     }
 }
 

@@ -212,3 +212,35 @@ pub fn file_from_fd(fd: std::os::fd::RawFd) -> std::fs::File {
     // this process: the caller passed it to ward for this purpose.
     unsafe { std::fs::File::from_raw_fd(fd) }
 }
+
+#[repr(C)]
+struct SockFprog {
+    len: u16,
+    filter: *const u8,
+}
+
+/// Load a classic-BPF seccomp filter (the bytes libseccomp exported) with a user-notification
+/// listener (`seccomp(SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER)`), and return
+/// the listener fd (close-on-exec). no_new_privs must already be set.
+pub fn seccomp_load_listener(bpf: &[u8]) -> nix::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    if bpf.is_empty() || bpf.len() % 8 != 0 || bpf.len() / 8 > u16::MAX as usize {
+        return Err(Errno::EINVAL);
+    }
+    let prog = SockFprog { len: (bpf.len() / 8) as u16, filter: bpf.as_ptr() };
+    // SAFETY: `prog` points at `bpf`, a whole number of 8-byte sock_filter instructions that
+    // outlives the call; the kernel copies the program and only reads it.
+    let ret = unsafe {
+        libc::syscall(libc::SYS_seccomp, 1 /* SECCOMP_SET_MODE_FILTER */, 8 /* FLAG_NEW_LISTENER */, &prog as *const SockFprog)
+    };
+    let fd = Errno::result(ret)? as std::os::fd::RawFd;
+    // SAFETY: on success the kernel returned a new fd that nothing else owns.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Take ownership of an fd the kernel just installed for this process (SCM_RIGHTS).
+pub fn own_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
+    use std::os::fd::FromRawFd;
+    // SAFETY: the fd was created by recvmsg for this call and is owned by nobody else.
+    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+}

@@ -60,7 +60,7 @@ pub struct Enforced {
     pub no_new_privs: bool,
     pub new_session: bool,
     pub landlock: String,
-    pub seccomp: String,
+    pub seccomp: serde_json::Value,
     pub cgroup: String,
     pub network: String,
 }
@@ -126,7 +126,7 @@ impl Enforced {
             no_new_privs: true,
             new_session: p.new_session,
             landlock: "off (not implemented in this version)".into(),
-            seccomp: "off (not implemented in this version)".into(),
+            seccomp: serde_json::Value::Null,
             cgroup: "unavailable (not implemented in this version; cpu time and peak memory come from rusage)".into(),
             network: "none (loopback only)".into(),
         }
@@ -149,7 +149,7 @@ pub struct Verdict {
     pub csw_voluntary: u64,
     pub csw_forced: u64,
     pub limit_hit: Option<&'static str>,
-    pub blocked: Vec<serde_json::Value>,
+    pub blocked: Vec<crate::seccomp::Blocked>,
     pub message: String,
     /// The exit code ward itself returns for this run.
     pub ward_exit_code: i32,
@@ -223,8 +223,43 @@ impl Verdict {
         v
     }
 
+    /// Add what the seccomp supervisor saw; a kill-on-deny run becomes SYS.
+    pub fn with_blocked(mut self, blocked: Vec<crate::seccomp::Blocked>, killed_for_syscall: bool) -> Verdict {
+        if killed_for_syscall && self.status != Status::XX {
+            let name = blocked.first().map(|b| b.syscall.clone()).unwrap_or_default();
+            self.status = Status::SYS;
+            self.exit_code = None;
+            self.signal = Some(nix::libc::SIGSYS);
+            self.signal_name = Some("SIGSYS".into());
+            self.ward_exit_code = 128 + nix::libc::SIGSYS;
+            self.limit_hit = Some("syscall");
+            self.message = format!("Denied system call {name} (the profile kills on a denied call)");
+        }
+        self.blocked = blocked;
+        self
+    }
+
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"schema\":\"{SCHEMA}\",\"status\":\"XX\",\"message\":\"verdict: {e}\"}}"))
+    }
+}
+
+/// What the verdict says about seccomp.
+pub fn seccomp_info(p: Option<&crate::seccomp::SeccompPolicy>, f: Option<&crate::seccomp::Filter>) -> serde_json::Value {
+    match (p, f) {
+        (Some(p), Some(f)) => serde_json::json!({
+            "enabled": true,
+            "architectures": [std::env::consts::ARCH],
+            "other_architectures": "kill",
+            "allowed_syscalls": f.allowed,
+            "denied_syscalls": f.denied,
+            "denied_action": match p.on_deny { crate::seccomp::OnDeny::Errno => "errno (EPERM; EAFNOSUPPORT for socket families), reported by the launcher", crate::seccomp::OnDeny::Kill => "kill the sandbox (SYS), reported by the launcher" },
+            "unknown_syscalls": "ENOSYS",
+            "clone3": "ENOSYS",
+            "instructions": f.bpf.len() / 8,
+            "from_cache": f.from_cache,
+        }),
+        _ => serde_json::json!({ "enabled": false }),
     }
 }
 

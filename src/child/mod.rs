@@ -16,6 +16,7 @@ pub mod init;
 pub mod mount;
 pub mod net;
 pub mod process;
+pub mod seccomp;
 pub mod userns;
 
 use crate::policy::{Ids, Limit, Policy};
@@ -59,6 +60,8 @@ pub struct Plan {
     pub stdio: [Option<RawFd>; 3],
     /// The child's end of the channel to the launcher.
     pub chan: RawFd,
+    /// The compiled seccomp filter, if any.
+    pub seccomp_bpf: Option<Vec<u8>>,
 }
 
 fn c(b: &[u8]) -> crate::error::Result<CString> {
@@ -67,7 +70,7 @@ fn c(b: &[u8]) -> crate::error::Result<CString> {
 
 impl Plan {
     /// Parent half: turn the policy into what the child uses, so the child only does effects.
-    pub fn prepare(p: &Policy, stdio: [Option<RawFd>; 3], chan: RawFd) -> crate::error::Result<Plan> {
+    pub fn prepare(p: &Policy, stdio: [Option<RawFd>; 3], chan: RawFd, seccomp_bpf: Option<Vec<u8>>) -> crate::error::Result<Plan> {
         Ok(Plan {
             ops: mount::Op::prepare(p)?,
             hostname: c(p.hostname.as_bytes())?,
@@ -91,6 +94,7 @@ impl Plan {
             new_session: p.new_session,
             stdio,
             chan,
+            seccomp_bpf,
         })
     }
 
@@ -138,6 +142,7 @@ pub fn program(plan: &Plan) -> ! {
     step(plan, Stage::Caps, caps::drop_all); // effective, permitted, inheritable; no_new_privs
     step(plan, Stage::Chdir, || process::chdir(plan));
     step(plan, Stage::Fds, process::close_fds); // everything above 2 closes at exec
+    step(plan, Stage::Seccomp, || seccomp::load(plan)); // last: nothing after it may need a denied call
     let e = process::exec(plan);
     report(plan, Stage::Exec, &e);
     sys::exit_now(if e.errno == Errno::ENOENT || e.errno == Errno::ENOTDIR { 127 } else { 126 })
