@@ -1,7 +1,7 @@
 //! Command-line types (clap) and their translation into `Options`. Tree options keep the
 //! order they were given in, as in bubblewrap: later operations build on earlier ones.
 
-use crate::policy::{Limit, MountSpec, Options, SeccompOptions, Workdir, WorkdirMode, parse_limit, parse_size};
+use crate::policy::{LandlockOptions, Limit, MountSpec, Options, SeccompOptions, Workdir, WorkdirMode, parse_limit, parse_size};
 use crate::seccomp::OnDeny;
 use crate::{Error, Result};
 use clap::{ArgMatches, Args, Parser, Subcommand};
@@ -154,6 +154,16 @@ pub struct RunArgs {
     #[arg(long, help_heading = "Seccomp")]
     pub no_seccomp: bool,
 
+    /// Landlock ABI to ask for (1-7) [default: 7].
+    #[arg(long, value_name = "N", help_heading = "Landlock")]
+    pub landlock_abi: Option<u8>,
+    /// Fail instead of running with less, when the kernel lacks part of the Landlock ABI asked for.
+    #[arg(long, conflicts_with = "no_landlock", help_heading = "Landlock")]
+    pub require_landlock: bool,
+    /// Run without Landlock.
+    #[arg(long, help_heading = "Landlock")]
+    pub no_landlock: bool,
+
     /// Write the JSON verdict to FILE.
     #[arg(long, value_name = "FILE", help_heading = "Report")]
     pub verdict: Option<PathBuf>,
@@ -283,6 +293,11 @@ impl RunArgs {
                 }
                 sc.log_denied = self.log_denied;
                 sc
+            },
+            landlock: LandlockOptions {
+                enabled: !self.no_landlock,
+                abi: self.landlock_abi.unwrap_or(crate::landlock::TESTED_ABI),
+                optional: !self.require_landlock,
             },
         })
     }

@@ -43,6 +43,7 @@ pub mod cli;
 pub mod child;
 pub mod error;
 pub mod idmap;
+pub mod landlock;
 pub mod launcher;
 pub mod policy;
 pub mod probe;

@@ -5,6 +5,7 @@
 //! this module touches the kernel.
 
 use crate::error::{Error, Result};
+use crate::landlock::LandlockPolicy;
 use crate::seccomp::{OnDeny, SeccompPolicy};
 use std::ffi::OsString;
 use std::os::unix::ffi::OsStrExt;
@@ -93,6 +94,29 @@ impl Default for SeccompOptions {
     }
 }
 
+/// The Landlock part of `Options`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LandlockOptions {
+    pub enabled: bool,
+    /// The ABI asked for (1..=7).
+    pub abi: u8,
+    /// What the kernel lacks of `abi` is dropped (and reported) instead of failing.
+    pub optional: bool,
+}
+
+impl Default for LandlockOptions {
+    fn default() -> Self {
+        LandlockOptions { enabled: true, abi: crate::landlock::TESTED_ABI, optional: true }
+    }
+}
+
+/// Whether Landlock is applied, and if not, why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LandlockState {
+    On(LandlockPolicy),
+    Off(String),
+}
+
 /// What the caller wants: filled by the CLI (and later by profiles). Everything optional has
 /// the strict default.
 #[derive(Debug, Clone, Default)]
@@ -119,6 +143,7 @@ pub struct Options {
     pub stdout: Option<PathBuf>,
     pub stderr: Option<PathBuf>,
     pub seccomp: SeccompOptions,
+    pub landlock: LandlockOptions,
 }
 
 /// Facts about the caller and the host that a policy depends on (gathered by
@@ -141,6 +166,8 @@ pub struct Host {
     /// The caller's /etc/subuid and /etc/subgid ranges (start, count), if any.
     pub subuid: Option<(u32, u32)>,
     pub subgid: Option<(u32, u32)>,
+    /// The kernel's Landlock ABI (0: none).
+    pub landlock_abi: u8,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -221,6 +248,7 @@ pub struct Policy {
     /// The work directory bound inside, if any, and how.
     pub workdir: Option<(PathBuf, WorkdirMode)>,
     pub seccomp: Option<SeccompPolicy>,
+    pub landlock: LandlockState,
 }
 
 /// What `Policy::build` needs from the file system: canonical path and whether it is a dir.
@@ -356,8 +384,18 @@ impl Policy {
         }
         let sc = &o.seccomp;
         let seccomp = if sc.enabled { Some(SeccompPolicy::new(&sc.allow, sc.allow_ptrace, sc.on_deny, false, sc.log_denied)?) } else { None };
+        let ll = &o.landlock;
+        let landlock = if !ll.enabled {
+            LandlockState::Off("disabled by the profile or --no-landlock".into())
+        } else {
+            match LandlockPolicy::new(ll.abi, ll.optional, host.landlock_abi, &tree)? {
+                Some(p) => LandlockState::On(p),
+                None => LandlockState::Off("the kernel has no Landlock (optional in this profile)".into()),
+            }
+        };
         Ok(Policy {
             seccomp,
+            landlock,
             argv,
             exec_candidates,
             ids,
@@ -679,6 +717,7 @@ mod tests {
             localtime: None,
             subuid: Some((100000, 65536)),
             subgid: Some((100000, 65536)),
+            landlock_abi: 7,
         }
     }
 

@@ -67,6 +67,7 @@ impl Host {
             localtime,
             subuid,
             subgid,
+            landlock_abi: landlock().map(|v| v.clamp(0, 255) as u8).unwrap_or(0),
         })
     }
 }

@@ -59,7 +59,7 @@ pub struct Enforced {
     pub capabilities: &'static str,
     pub no_new_privs: bool,
     pub new_session: bool,
-    pub landlock: String,
+    pub landlock: serde_json::Value,
     pub seccomp: serde_json::Value,
     pub cgroup: String,
     pub network: String,
@@ -125,7 +125,7 @@ impl Enforced {
             capabilities: "none",
             no_new_privs: true,
             new_session: p.new_session,
-            landlock: "off (not implemented in this version)".into(),
+            landlock: landlock_info(&p.landlock),
             seccomp: serde_json::Value::Null,
             cgroup: "unavailable (not implemented in this version; cpu time and peak memory come from rusage)".into(),
             network: "none (loopback only)".into(),
@@ -241,6 +241,23 @@ impl Verdict {
 
     pub fn to_json(&self) -> String {
         serde_json::to_string(self).unwrap_or_else(|e| format!("{{\"schema\":\"{SCHEMA}\",\"status\":\"XX\",\"message\":\"verdict: {e}\"}}"))
+    }
+}
+
+/// What the verdict says about Landlock.
+pub fn landlock_info(s: &crate::policy::LandlockState) -> serde_json::Value {
+    match s {
+        crate::policy::LandlockState::On(p) => serde_json::json!({
+            "enabled": true,
+            "abi": p.abi,
+            "requested_abi": p.requested_abi,
+            "kernel_abi": p.kernel_abi,
+            "status": if p.abi == p.requested_abi { "fully enforced" } else { "partially enforced (optional features the kernel lacks were dropped)" },
+            "dropped": crate::landlock::FEATURES.iter().filter(|(a, _, _)| *a > p.abi && *a <= p.requested_abi).map(|(_, w, _)| *w).collect::<Vec<_>>(),
+            "scopes": if p.abi >= 6 { vec!["abstract_unix_socket", "signal"] } else { vec![] },
+            "rules": p.rules.iter().map(|(path, r)| serde_json::json!({"path": path, "rights": r})).collect::<Vec<_>>(),
+        }),
+        crate::policy::LandlockState::Off(why) => serde_json::json!({ "enabled": false, "reason": why }),
     }
 }
 

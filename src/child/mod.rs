@@ -13,6 +13,7 @@
 
 pub mod caps;
 pub mod init;
+pub mod landlock;
 pub mod mount;
 pub mod net;
 pub mod process;
@@ -62,6 +63,8 @@ pub struct Plan {
     pub chan: RawFd,
     /// The compiled seccomp filter, if any.
     pub seccomp_bpf: Option<Vec<u8>>,
+    /// The Landlock ABI and rules, if Landlock is applied.
+    pub landlock: Option<crate::landlock::LandlockPolicy>,
 }
 
 fn c(b: &[u8]) -> crate::error::Result<CString> {
@@ -95,6 +98,10 @@ impl Plan {
             stdio,
             chan,
             seccomp_bpf,
+            landlock: match &p.landlock {
+                crate::policy::LandlockState::On(l) => Some(l.clone()),
+                crate::policy::LandlockState::Off(_) => None,
+            },
         })
     }
 
@@ -140,6 +147,7 @@ pub fn program(plan: &Plan) -> ! {
     step(plan, Stage::Bounding, caps::drop_bounding); // while CAP_SETPCAP is still held
     step(plan, Stage::Ids, || process::switch_ids(plan)); // only with --map-ranges
     step(plan, Stage::Caps, caps::drop_all); // effective, permitted, inheritable; no_new_privs
+    step(plan, Stage::Landlock, || landlock::restrict(plan)); // needs no_new_privs; after the mounts
     step(plan, Stage::Chdir, || process::chdir(plan));
     step(plan, Stage::Fds, process::close_fds); // everything above 2 closes at exec
     step(plan, Stage::Seccomp, || seccomp::load(plan)); // last: nothing after it may need a denied call
