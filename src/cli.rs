@@ -284,8 +284,7 @@ impl RunArgs {
             stdout: self.stdout.clone(),
             stderr: self.stderr.clone(),
             seccomp: {
-                let mut sc = SeccompOptions::default();
-                sc.enabled = !self.no_seccomp;
+                let mut sc = SeccompOptions { enabled: !self.no_seccomp, ..SeccompOptions::default() };
                 sc.allow.extend(self.seccomp_allow.iter().cloned());
                 sc.allow_ptrace = self.allow_ptrace;
                 if let Some(a) = &self.on_deny {

@@ -16,6 +16,7 @@ pub enum Stage {
     Mount,
     Net,
     Hostname,
+    Keyring,
     Init,
     Session,
     Stdio,
@@ -37,6 +38,7 @@ impl Stage {
             Stage::Mount => "mount",
             Stage::Net => "network",
             Stage::Hostname => "hostname",
+            Stage::Keyring => "keyring",
             Stage::Init => "init",
             Stage::Session => "session",
             Stage::Stdio => "stdio",
@@ -53,11 +55,12 @@ impl Stage {
     }
 
     fn from_u32(v: u32) -> Option<Stage> {
-        const ALL: [Stage; 16] = [
+        const ALL: [Stage; 17] = [
             Stage::UserNs,
             Stage::Mount,
             Stage::Net,
             Stage::Hostname,
+            Stage::Keyring,
             Stage::Init,
             Stage::Session,
             Stage::Stdio,

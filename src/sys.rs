@@ -244,3 +244,11 @@ pub fn own_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
     // SAFETY: the fd was created by recvmsg for this call and is owned by nobody else.
     unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
 }
+
+/// Join a new anonymous session keyring (`keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)`), so the
+/// caller's session keys are out of reach.
+pub fn join_new_session_keyring() -> nix::Result<()> {
+    // SAFETY: a NULL name asks for a new anonymous keyring; no memory is passed.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, std::ptr::null::<libc::c_char>()) };
+    Errno::result(ret).map(drop)
+}

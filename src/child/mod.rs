@@ -133,6 +133,7 @@ pub fn run(plan: &Plan) -> ! {
     step(plan, Stage::Mount, || mount::build_root(&plan.ops)); // needs the maps: mounting needs CAP_SYS_ADMIN in the userns
     step(plan, Stage::Net, net::configure); // loopback up; nothing else
     step(plan, Stage::Hostname, || process::set_hostname(plan));
+    step(plan, Stage::Keyring, process::keyring); // a new, empty session keyring
     init::supervise(plan) // forks `program`, reaps, forwards signals, reports, kills the rest
 }
 
