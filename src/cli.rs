@@ -1,7 +1,7 @@
 //! Command-line types (clap) and their translation into `Options`. Tree options keep the
 //! order they were given in, as in bubblewrap: later operations build on earlier ones.
 
-use crate::policy::{LandlockOptions, Limit, MountSpec, Options, SeccompOptions, Workdir, WorkdirMode, parse_limit, parse_size};
+use crate::policy::{Limit, MountSpec, Options, Workdir, WorkdirMode, parse_limit, parse_size};
 use crate::seccomp::OnDeny;
 use crate::{Error, Result};
 use clap::{ArgMatches, Args, Parser, Subcommand};
@@ -30,6 +30,11 @@ pub enum Command {
     /// Run a program in a new sandbox and report what happened.
     #[command(after_help = EXIT_CODES)]
     Run(RunArgs),
+    /// List the built-in profiles, or print one (merged, as TOML).
+    Profile {
+        #[command(subcommand)]
+        action: ProfileAction,
+    },
     /// Check what this host allows, and how to fix what it does not.
     Check {
         /// Print the report as JSON.
@@ -38,8 +43,23 @@ pub enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+pub enum ProfileAction {
+    /// The built-in profiles, one per line with its description.
+    List,
+    /// The effective profile (after `extends`) as TOML, to copy and edit.
+    Show {
+        /// A built-in name or a path to a .toml file.
+        name: String,
+    },
+}
+
 #[derive(Debug, Args)]
 pub struct RunArgs {
+    /// The profile to start from: a built-in name (ward profile list) or a .toml file
+    /// [default: default]. The options below override it.
+    #[arg(long, value_name = "NAME|PATH")]
+    pub profile: Option<String>,
     /// Bind SRC read-only at DST (recursively read-only, nosuid, nodev).
     #[arg(long, num_args = 2, value_names = ["SRC", "DST"], action = clap::ArgAction::Append, help_heading = "Tree")]
     pub ro_bind: Vec<PathBuf>,
@@ -65,9 +85,9 @@ pub struct RunArgs {
     /// directory, unless it is /, your home directory or an ancestor of it, or a system dir].
     #[arg(long, value_name = "DIR", help_heading = "Tree")]
     pub workdir: Option<PathBuf>,
-    /// How the work dir is bound: rw, ro, or overlay (writable, changes discarded).
-    #[arg(long, value_name = "MODE", default_value = "rw", value_parser = ["rw", "ro", "overlay"], help_heading = "Tree")]
-    pub workdir_mode: String,
+    /// How the work dir is bound: rw, ro, or overlay (writable, changes discarded) [default: rw].
+    #[arg(long, value_name = "MODE", value_parser = ["rw", "ro", "overlay"], help_heading = "Tree")]
+    pub workdir_mode: Option<String>,
     /// Bind no work dir.
     #[arg(long, conflicts_with = "workdir", help_heading = "Tree")]
     pub no_workdir: bool,
@@ -186,8 +206,9 @@ fn pairs(v: &[PathBuf]) -> Vec<(PathBuf, PathBuf)> {
 }
 
 impl RunArgs {
-    /// Translate into `Options`, keeping the command-line order of tree operations.
-    pub fn to_options(&self, m: &ArgMatches) -> Result<Options> {
+    /// Apply the command line on top of `o` (the profile's options): scalars given here
+    /// replace, tree operations and environment are appended in command-line order.
+    pub fn to_options(&self, m: &ArgMatches, mut o: Options) -> Result<Options> {
         let mut ops: Vec<(usize, MountSpec)> = Vec::new();
         for (id, v, mk) in [
             ("ro_bind", &self.ro_bind, (|s, d| MountSpec::RoBind { src: s, dst: d }) as fn(PathBuf, PathBuf) -> MountSpec),
@@ -252,53 +273,59 @@ impl RunArgs {
                 rlimits.push((l, parse_limit(what, v)?));
             }
         }
-        let workdir = if self.no_workdir {
-            Workdir::None
+        if self.no_workdir {
+            o.workdir = Workdir::None;
         } else if let Some(d) = &self.workdir {
-            Workdir::Dir(d.clone())
-        } else {
-            Workdir::Auto
-        };
-        let workdir_mode = match self.workdir_mode.as_str() {
-            "ro" => WorkdirMode::ReadOnly,
-            "overlay" => WorkdirMode::Overlay,
-            _ => WorkdirMode::ReadWrite,
-        };
-        Ok(Options {
-            argv: self.argv.clone(),
-            uid: self.uid,
-            gid: self.gid,
-            map_ranges: self.map_ranges,
-            mounts: ops.into_iter().map(|(_, s)| s).collect(),
-            workdir,
-            workdir_mode,
-            chdir: self.chdir.clone(),
-            tmp_size: self.tmp_size.as_deref().map(|s| parse_size("--tmp-size", s)).transpose()?,
-            dev_pts: self.dev_pts,
-            hostname: self.hostname.clone(),
-            setenv,
-            pass_env,
-            rlimits,
-            keep_session: self.keep_session,
-            stdin: self.stdin.clone(),
-            stdout: self.stdout.clone(),
-            stderr: self.stderr.clone(),
-            seccomp: {
-                let mut sc = SeccompOptions { enabled: !self.no_seccomp, ..SeccompOptions::default() };
-                sc.allow.extend(self.seccomp_allow.iter().cloned());
-                sc.allow_ptrace = self.allow_ptrace;
-                if let Some(a) = &self.on_deny {
-                    sc.on_deny = if a == "kill" { OnDeny::Kill } else { OnDeny::Errno };
-                }
-                sc.log_denied = self.log_denied;
-                sc
-            },
-            landlock: LandlockOptions {
-                enabled: !self.no_landlock,
-                abi: self.landlock_abi.unwrap_or(crate::landlock::TESTED_ABI),
-                optional: !self.require_landlock,
-            },
-        })
+            o.workdir = Workdir::Dir(d.clone());
+        }
+        match self.workdir_mode.as_deref() {
+            Some("ro") => o.workdir_mode = WorkdirMode::ReadOnly,
+            Some("overlay") => o.workdir_mode = WorkdirMode::Overlay,
+            Some(_) => o.workdir_mode = WorkdirMode::ReadWrite,
+            None => {}
+        }
+        o.argv = self.argv.clone();
+        o.uid = self.uid.or(o.uid);
+        o.gid = self.gid.or(o.gid);
+        o.map_ranges |= self.map_ranges;
+        o.mounts.extend(ops.into_iter().map(|(_, s)| s));
+        if self.chdir.is_some() {
+            o.chdir = self.chdir.clone();
+        }
+        if let Some(t) = &self.tmp_size {
+            o.tmp_size = Some(parse_size("--tmp-size", t)?);
+        }
+        o.dev_pts |= self.dev_pts;
+        if self.hostname.is_some() {
+            o.hostname = self.hostname.clone();
+        }
+        o.setenv.extend(setenv);
+        o.pass_env.extend(pass_env);
+        o.rlimits.extend(rlimits);
+        o.keep_session |= self.keep_session;
+        for (dst, src) in [(&mut o.stdin, &self.stdin), (&mut o.stdout, &self.stdout), (&mut o.stderr, &self.stderr)] {
+            if src.is_some() {
+                *dst = src.clone();
+            }
+        }
+        let sc = &mut o.seccomp;
+        sc.enabled &= !self.no_seccomp;
+        sc.allow.extend(self.seccomp_allow.iter().cloned());
+        sc.deny.retain(|d| !self.seccomp_allow.contains(d));
+        sc.allow_ptrace |= self.allow_ptrace;
+        if let Some(a) = &self.on_deny {
+            sc.on_deny = if a == "kill" { OnDeny::Kill } else { OnDeny::Errno };
+        }
+        sc.log_denied |= self.log_denied;
+        let ll = &mut o.landlock;
+        ll.enabled &= !self.no_landlock;
+        if let Some(abi) = self.landlock_abi {
+            ll.abi = abi;
+        }
+        if self.require_landlock {
+            ll.optional = false;
+        }
+        Ok(o)
     }
 }
 

@@ -47,6 +47,7 @@ pub mod landlock;
 pub mod launcher;
 pub mod policy;
 pub mod probe;
+pub mod profile;
 pub mod seccomp;
 pub mod sync;
 pub mod syscalls;
@@ -140,7 +141,11 @@ impl Sandbox {
     }
 }
 
-/// The CLI's `run` arguments as [`Options`] (kept here so the binary stays thin).
+/// The options of `ward run`: the profile (`--profile`, default `default`), then the
+/// command line on top (kept here so the binary stays thin).
 pub fn cli_options(args: &cli::RunArgs, m: &clap::ArgMatches) -> Result<Options> {
-    args.to_options(m)
+    let profile = profile::Profile::load(args.profile.as_deref().unwrap_or("default"))?;
+    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
+    let base = profile.to_options(home.as_deref())?;
+    args.to_options(m, base)
 }

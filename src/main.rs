@@ -37,6 +37,25 @@ fn real_main() -> i32 {
             }
             if report.ok { 0 } else { 1 }
         }
+        Command::Profile { action } => match action {
+            ward::cli::ProfileAction::List => {
+                for (name, _) in ward::profile::BUILTIN {
+                    let d = ward::profile::Profile::load(name).ok().and_then(|p| p.description).unwrap_or_default();
+                    println!("{name:<8} {d}");
+                }
+                0
+            }
+            ward::cli::ProfileAction::Show { name } => match ward::profile::Profile::load(&name) {
+                Ok(p) => {
+                    print!("{}", p.to_toml());
+                    0
+                }
+                Err(e) => {
+                    eprintln!("ward: {e}");
+                    EXIT_SANDBOX_FAILED
+                }
+            },
+        },
         Command::Run(args) => {
             let sub = matches.subcommand_matches("run");
             match run(&args, sub) {

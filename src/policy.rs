@@ -83,6 +83,8 @@ pub struct SeccompOptions {
     pub enabled: bool,
     /// Groups (`@basic`, `@ptrace`) and system call names.
     pub allow: Vec<String>,
+    /// Names removed from what `allow` gives.
+    pub deny: Vec<String>,
     pub allow_ptrace: bool,
     pub on_deny: OnDeny,
     pub log_denied: bool,
@@ -90,7 +92,7 @@ pub struct SeccompOptions {
 
 impl Default for SeccompOptions {
     fn default() -> Self {
-        SeccompOptions { enabled: true, allow: vec!["@basic".into()], allow_ptrace: false, on_deny: OnDeny::Errno, log_denied: false }
+        SeccompOptions { enabled: true, allow: vec!["@basic".into()], deny: Vec::new(), allow_ptrace: false, on_deny: OnDeny::Errno, log_denied: false }
     }
 }
 
@@ -383,7 +385,7 @@ impl Policy {
             rlimits.push((*l, *v));
         }
         let sc = &o.seccomp;
-        let seccomp = if sc.enabled { Some(SeccompPolicy::new(&sc.allow, sc.allow_ptrace, sc.on_deny, false, sc.log_denied)?) } else { None };
+        let seccomp = if sc.enabled { Some(SeccompPolicy::new(&sc.allow, &sc.deny, sc.allow_ptrace, sc.on_deny, false, sc.log_denied)?) } else { None };
         let ll = &o.landlock;
         let landlock = if !ll.enabled {
             LandlockState::Off("disabled by the profile or --no-landlock".into())

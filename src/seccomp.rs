@@ -64,7 +64,7 @@ const PERSONALITY_OK: [u32; 5] = [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
 
 impl SeccompPolicy {
     /// Expand `allow` (names and @groups), check every name, drop what is never allowed.
-    pub fn new(allow: &[String], allow_ptrace: bool, on_deny: OnDeny, inet: bool, log_denied: bool) -> Result<SeccompPolicy> {
+    pub fn new(allow: &[String], deny: &[String], allow_ptrace: bool, on_deny: OnDeny, inet: bool, log_denied: bool) -> Result<SeccompPolicy> {
         let mut set = BTreeSet::new();
         for item in allow {
             if item.starts_with('@') {
@@ -88,6 +88,12 @@ impl SeccompPolicy {
         }
         for s in syscalls::NEVER {
             set.remove(*s);
+        }
+        for d in deny {
+            if ScmpSyscall::from_name(d).is_err() {
+                return Err(Error::invalid(format!("seccomp.deny: unknown system call {d:?}"), "check the name (x86_64 names, e.g. openat)"));
+            }
+            set.remove(d);
         }
         Ok(SeccompPolicy { allow: set, on_deny, inet, log_denied })
     }
@@ -389,20 +395,21 @@ mod tests {
 
     #[test]
     fn policy_expands_groups_and_never_wins() {
-        let p = SeccompPolicy::new(&["@basic".into(), "mount".into(), "ptrace".into()], false, OnDeny::Errno, false, false).unwrap();
+        let p = SeccompPolicy::new(&["@basic".into(), "mount".into(), "ptrace".into()], &["socket".into()], false, OnDeny::Errno, false, false).unwrap();
         assert!(p.allow.contains("openat"));
         assert!(!p.allow.contains("mount"));
         assert!(!p.allow.contains("ptrace"));
-        let p = SeccompPolicy::new(&["@basic".into()], true, OnDeny::Errno, false, false).unwrap();
+        assert!(!p.allow.contains("socket"));
+        let p = SeccompPolicy::new(&["@basic".into()], &[], true, OnDeny::Errno, false, false).unwrap();
         assert!(p.allow.contains("process_vm_readv"));
-        assert!(SeccompPolicy::new(&["@nope".into()], false, OnDeny::Errno, false, false).unwrap_err().to_string().contains("unknown group"));
-        assert!(SeccompPolicy::new(&["frobnicate".into()], false, OnDeny::Errno, false, false).unwrap_err().to_string().contains("unknown system call"));
+        assert!(SeccompPolicy::new(&["@nope".into()], &[], false, OnDeny::Errno, false, false).unwrap_err().to_string().contains("unknown group"));
+        assert!(SeccompPolicy::new(&["frobnicate".into()], &[], false, OnDeny::Errno, false, false).unwrap_err().to_string().contains("unknown system call"));
     }
 
     #[test]
     fn filter_compiles_and_keys_differ() {
-        let a = SeccompPolicy::new(&["@basic".into()], false, OnDeny::Errno, false, false).unwrap();
-        let b = SeccompPolicy::new(&["@basic".into()], false, OnDeny::Errno, true, false).unwrap();
+        let a = SeccompPolicy::new(&["@basic".into()], &[], false, OnDeny::Errno, false, false).unwrap();
+        let b = SeccompPolicy::new(&["@basic".into()], &[], false, OnDeny::Errno, true, false).unwrap();
         assert_ne!(a.cache_key(), b.cache_key());
         let (bpf, allowed, denied) = compile(&a).unwrap();
         assert_eq!(bpf.len() % 8, 0);
