@@ -67,7 +67,7 @@ impl Host {
             localtime,
             subuid,
             subgid,
-            landlock_abi: landlock().map(|v| v.clamp(0, 255) as u8).unwrap_or(0),
+            landlock_abi: landlock_abi_capped(),
         })
     }
 }
@@ -141,6 +141,17 @@ pub fn userns_blockers() -> Vec<(String, String)> {
         ));
     }
     out
+}
+
+/// The kernel's Landlock ABI (0: none), lowered to $WARD_LANDLOCK_ABI_MAX when that is set:
+/// a way to see on a new kernel what an older one gives (it can only remove protections
+/// from consideration, never add any, and the verdict reports the ABI actually used).
+pub fn landlock_abi_capped() -> u8 {
+    let real = landlock().map(|v| v.clamp(0, 255) as u8).unwrap_or(0);
+    match std::env::var("WARD_LANDLOCK_ABI_MAX").ok().and_then(|v| v.parse::<u8>().ok()) {
+        Some(cap) => real.min(cap),
+        None => real,
+    }
 }
 
 /// Landlock ABI version, or why there is none.

@@ -322,10 +322,12 @@ pub struct Blocked {
     pub errno: String,
 }
 
-/// The errno a denied call gets.
-pub fn denial_errno(name: &str) -> i32 {
+/// The errno a denied call gets: EAFNOSUPPORT when `socket`/`socketpair` is allowed and only
+/// the family was refused (so programs fall back as they would on a kernel without it),
+/// EPERM otherwise.
+pub fn denial_errno(name: &str, p: &SeccompPolicy) -> i32 {
     match name {
-        "socket" | "socketpair" => libc::EAFNOSUPPORT,
+        "socket" | "socketpair" if p.allow.contains(name) => libc::EAFNOSUPPORT,
         _ => libc::EPERM,
     }
 }
@@ -344,7 +346,7 @@ impl Supervisor {
         let Ok(req) = libseccomp::ScmpNotifReq::receive(fd) else { return false };
         let nr = i32::from(req.data.syscall);
         let name = req.data.syscall.get_name().unwrap_or_else(|_| format!("syscall_{nr}"));
-        let errno = denial_errno(&name);
+        let errno = denial_errno(&name, p);
         let args = [req.data.args[0], req.data.args[1], req.data.args[2]];
         let ename = format!("{:?}", nix::errno::Errno::from_raw(errno));
         if p.log_denied {
