@@ -42,6 +42,7 @@ pub mod check;
 pub mod cli;
 pub mod child;
 pub mod error;
+pub mod fuzzing;
 pub mod idmap;
 pub mod landlock;
 pub mod launcher;
