@@ -24,6 +24,7 @@ pub fn fake_host() -> Host {
         subuid: Some((100000, 65536)),
         subgid: Some((100000, 65536)),
         landlock_abi: 2,
+        cache_dir: Some("/home/u/.cache/ward".into()),
     }
 }
 

@@ -170,6 +170,8 @@ pub struct Host {
     pub subgid: Option<(u32, u32)>,
     /// The kernel's Landlock ABI (0: none).
     pub landlock_abi: u8,
+    /// ward's cache of compiled filters, if it exists (canonical).
+    pub cache_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -359,6 +361,21 @@ impl Policy {
         }
         for m in &o.mounts {
             tree.push(user_op(m, fs, tmp_size)?);
+        }
+        // ward's own filter cache is never writable inside, even when a writable bind
+        // contains it: a program must not be able to weaken the next sandbox's filter.
+        if let Some(cache) = &host.cache_dir {
+            let shadows: Vec<MountOp> = tree
+                .iter()
+                .filter_map(|m| match m {
+                    MountOp::Bind { src, dst, access: Access::ReadWrite, .. } if cache.starts_with(src) => {
+                        let rel = cache.strip_prefix(src).ok()?;
+                        Some(MountOp::Bind { src: cache.clone(), dst: dst.join(rel), dir: true, access: Access::ReadOnly })
+                    }
+                    _ => None,
+                })
+                .collect();
+            tree.extend(shadows);
         }
         // Last: nothing of the root tmpfs itself is writable, nor /dev.
         tree.push(MountOp::RemountRo { dst: PathBuf::from("/dev") });
@@ -720,6 +737,7 @@ mod tests {
             subuid: Some((100000, 65536)),
             subgid: Some((100000, 65536)),
             landlock_abi: 7,
+            cache_dir: Some("/home/u/proj/.cache/ward".into()),
         }
     }
 
@@ -799,6 +817,16 @@ mod tests {
         let mut o = opts(&["sh"]);
         o.setenv.push(("A=B".into(), "x".into()));
         assert!(Policy::build(&o, &host(), &FakeFs).is_err());
+    }
+
+    #[test]
+    fn the_filter_cache_stays_read_only_inside() {
+        // the work dir /home/u/proj contains the (test) cache dir
+        let p = Policy::build(&opts(&["sh"]), &host(), &FakeFs).unwrap();
+        let cache = MountOp::Bind { src: "/home/u/proj/.cache/ward".into(), dst: "/home/u/proj/.cache/ward".into(), dir: true, access: Access::ReadOnly };
+        let at = p.tree.iter().position(|m| *m == cache).expect("cache shadowed");
+        let wd = p.tree.iter().position(|m| matches!(m, MountOp::Bind { dst, access: Access::ReadWrite, .. } if dst == Path::new("/home/u/proj"))).unwrap();
+        assert!(at > wd);
     }
 
     #[test]

@@ -68,6 +68,7 @@ impl Host {
             subuid,
             subgid,
             landlock_abi: landlock_abi_capped(),
+            cache_dir: crate::seccomp::cache_dir().and_then(|d| std::fs::canonicalize(d).ok()),
         })
     }
 }

@@ -195,3 +195,25 @@ fn the_session_keyring_is_fresh() {
         assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{want}\n"), "{extra}: {}", String::from_utf8_lossy(&out.stderr));
     }
 }
+
+#[test]
+fn the_filter_cache_is_used_and_read_only_inside() {
+    let s = Scratch::new();
+    let home = s.mkdir("home");
+    let set_home = |c: &mut std::process::Command| {
+        c.env("HOME", &home);
+    };
+    let r = run_with(&s, &["--", "true"], set_home);
+    assert_eq!(r.status(), "OK", "{}", r.stderr());
+    let cache = home.join(".cache/ward");
+    let files: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert!(files.iter().any(|f| f.starts_with("seccomp-") && f.ends_with(".bpf")), "{files:?}");
+    // second run: from the cache; and a writable bind of $HOME does not make the cache writable
+    let h = home.to_str().unwrap();
+    let script = format!("touch {h}/ok && echo fine; touch {h}/.cache/ward/evil 2>&1; (echo x > {h}/.cache/ward/{}) 2>&1", files[0]);
+    let r = run_with(&s, &["--bind", h, h, "--", "sh", "-c", &script], set_home);
+    let out = r.stdout();
+    assert!(out.starts_with("fine\n"), "{out}");
+    assert_eq!(out.matches("Read-only file system").count(), 2, "{out}");
+    assert_eq!(r.v()["enforced"]["seccomp"]["from_cache"], true);
+}
