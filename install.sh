@@ -22,10 +22,9 @@ if ! command -v cargo >/dev/null; then
     exit 1
 fi
 
-# A static binary: every sandbox start skips the dynamic loader (see BENCHMARKS.md).
-host=$(rustc -vV | sed -n 's/^host: //p')
-RUSTFLAGS="-C target-feature=+crt-static" cargo build --release --locked --target "$host" --bin ward
-bin="target/$host/release/ward"
+. scripts/build-env.sh
+cargo build --release --locked --target "$WARD_TARGET" --bin ward
+bin="target/$WARD_TARGET/release/ward"
 
 if [ "$(id -u)" = 0 ]; then dest=/usr/local/bin; else dest="$HOME/.local/bin"; mkdir -p "$dest"; fi
 install -m 0755 "$bin" "$dest/ward"

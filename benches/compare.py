@@ -22,17 +22,22 @@ def usr_links():
             out += ["--ro-bind", p, p]
     return out
 
+LOOP = os.environ.get("LOOP", "")
+NOCACHE_ENV = {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": "/nonexistent/ward-bench"}
+
 COMMANDS = {
     "ward": [WARD, "run", "--no-workdir", "--", "/bin/true"],
+    "ward-bare": [WARD, "run", "--no-workdir", "--no-seccomp", "--no-landlock", "--", "/bin/true"],
+    "ward-nocache": [WARD, "run", "--no-workdir", "--", "/bin/true"],
     "bwrap": ["bwrap", "--unshare-all", "--die-with-parent", "--new-session", "--ro-bind", "/usr", "/usr",
               *usr_links(), "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "/bin/true"],
     "unshare": ["unshare", "-Ur", "--mount", "--pid", "--fork", "--net", "--ipc", "--uts", "--cgroup", "/bin/true"],
     "true": ["/bin/true"],
 }
 
-def once(argv):
+def once(argv, env=None):
     t0 = time.perf_counter_ns()
-    pid = os.posix_spawn(argv[0] if "/" in argv[0] else subprocess.os.path.join("/usr/bin", argv[0]), argv, {"PATH": "/usr/bin:/bin"})
+    pid = os.posix_spawn(argv[0] if "/" in argv[0] else subprocess.os.path.join("/usr/bin", argv[0]), argv, env or {"PATH": "/usr/bin:/bin"})
     _, status, ru = os.wait4(pid, 0)
     t1 = time.perf_counter_ns()
     if status != 0:
@@ -62,12 +67,12 @@ def launcher_rss():
 def main():
     names = list(COMMANDS)
     times = {n: [] for n in names}
-    for n in names:  # warm-up
-        once(COMMANDS[n])
+    for n in names:  # warm-up (and fills the filter cache)
+        once(COMMANDS[n], NOCACHE_ENV if n == "ward-nocache" else None)
     for r in range(ROUNDS):
         order = names[r % len(names):] + names[:r % len(names)]
         for n in order:
-            times[n].append(once(COMMANDS[n]))
+            times[n].append(once(COMMANDS[n], NOCACHE_ENV if n == "ward-nocache" else None))
     med = {n: statistics.median(v) for n, v in times.items()}
     print(f"# {ROUNDS} interleaved rounds, uid {os.getuid()}, kernel {os.uname().release}")
     print(f"{'command':<9} {'median ms':>10} {'p90 ms':>8} {'mean ms':>8}")
@@ -76,6 +81,20 @@ def main():
         print(f"{n:<9} {med[n]:>10.3f} {v[int(len(v)*0.9)]:>8.3f} {statistics.mean(v):>8.3f}")
     print(f"ratio ward/bwrap   = {med['ward']/med['bwrap']:.2f}  (target <= 0.70)")
     print(f"ratio ward/unshare = {med['ward']/med['unshare']:.2f}  (target <= 1.50)")
+    print(f"seccomp + Landlock per run = {med['ward'] - med['ward-bare']:.3f} ms (cached filter; target <= 0.3 ms)")
+    print(f"filter compiled every run  = {med['ward-nocache'] - med['ward-bare']:.3f} ms (no cache: what caching saves)")
+    if LOOP:
+        def per_call(argv):
+            out = subprocess.run(argv, capture_output=True, text=True, env={"PATH": "/usr/bin:/bin"}).stdout.split()
+            return float(out[-1]) if out else float("nan")
+        rows = {"outside": [], "ward": [], "ward --no-seccomp": []}
+        for _ in range(7):
+            rows["outside"].append(per_call([LOOP]))
+            rows["ward"].append(per_call([WARD, "run", "--no-workdir", "--ro-bind", LOOP, "/loop", "--", "/loop"]))
+            rows["ward --no-seccomp"].append(per_call([WARD, "run", "--no-workdir", "--no-seccomp", "--ro-bind", LOOP, "/loop", "--", "/loop"]))
+        m = {k: statistics.median(v) for k, v in rows.items()}
+        print(f"getppid() per call  = outside {m['outside']:.1f} ns, in ward {m['ward']:.1f} ns, in ward without seccomp {m['ward --no-seccomp']:.1f} ns")
+        print(f"filter cost per call = {m['ward'] - m['ward --no-seccomp']:.1f} ns (target <= 30 ns)")
     launcher, init = launcher_rss()
     print(f"ward peak RSS      = launcher {launcher/1024:.2f} MiB, sandbox init {init/1024:.2f} MiB (VmHWM; target <= 4 MiB)")
     # sustained throughput with runs in parallel

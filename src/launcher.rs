@@ -103,7 +103,7 @@ fn child_error(stage: Stage, errno: i32, what: &str) -> Error {
 /// Run the policy's program in a new sandbox and wait for it.
 pub fn run(policy: &Policy) -> Result<Outcome> {
     assert_single_threaded()?;
-    let filter = policy.seccomp.as_ref().map(crate::seccomp::filter).transpose()?;
+    let filter = policy.seccomp.as_ref().map(|s| crate::seccomp::filter(s, policy.cache_dir.as_deref())).transpose()?;
     let stdio = open_stdio(policy)?;
     let (parent_sock, child_sock) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
         .map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;

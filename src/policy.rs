@@ -170,7 +170,7 @@ pub struct Host {
     pub subgid: Option<(u32, u32)>,
     /// The kernel's Landlock ABI (0: none).
     pub landlock_abi: u8,
-    /// ward's cache of compiled filters, if it exists (canonical).
+    /// ward's cache of compiled filters (canonical when it exists).
     pub cache_dir: Option<PathBuf>,
 }
 
@@ -252,6 +252,8 @@ pub struct Policy {
     /// The work directory bound inside, if any, and how.
     pub workdir: Option<(PathBuf, WorkdirMode)>,
     pub seccomp: Option<SeccompPolicy>,
+    /// Where the compiled filter is cached.
+    pub cache_dir: Option<PathBuf>,
     pub landlock: LandlockState,
 }
 
@@ -414,6 +416,7 @@ impl Policy {
         };
         Ok(Policy {
             seccomp,
+            cache_dir: host.cache_dir.clone(),
             landlock,
             argv,
             exec_candidates,

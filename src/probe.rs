@@ -53,6 +53,7 @@ impl Host {
         } else {
             (None, None)
         };
+        let home_for_cache = home.clone();
         Ok(Host {
             uid: uid.as_raw(),
             gid: gid.as_raw(),
@@ -68,7 +69,10 @@ impl Host {
             subuid,
             subgid,
             landlock_abi: landlock_abi_capped(),
-            cache_dir: crate::seccomp::cache_dir().and_then(|d| std::fs::canonicalize(d).ok()),
+            cache_dir: {
+                let d = crate::seccomp::cache_dir(home_for_cache.as_deref());
+                d.map(|d| std::fs::canonicalize(&d).unwrap_or(d))
+            },
         })
     }
 }

@@ -261,12 +261,28 @@ pub fn compile(p: &SeccompPolicy) -> Result<(Vec<u8>, usize, usize)> {
 
 const MAGIC: &[u8; 8] = b"WARDBPF1";
 
-/// Where compiled filters are kept: $XDG_CACHE_HOME/ward or ~/.cache/ward.
-pub fn cache_dir() -> Option<PathBuf> {
-    let base = std::env::var_os("XDG_CACHE_HOME").map(PathBuf::from).filter(|p| p.is_absolute()).or_else(|| {
-        std::env::var_os("HOME").map(PathBuf::from).filter(|p| p.is_absolute()).map(|h| h.join(".cache"))
-    })?;
-    Some(base.join("ward"))
+/// Where compiled filters are kept, the first that applies: $XDG_CACHE_HOME/ward,
+/// HOME/.cache/ward (`home`: $HOME, else the passwd entry's), $XDG_RUNTIME_DIR/ward, else
+/// /tmp/ward-cache-UID (used only if it is ours and mode 0700).
+pub fn cache_dir(home: Option<&std::path::Path>) -> Option<PathBuf> {
+    let abs_dir = |v: Option<std::ffi::OsString>| v.map(PathBuf::from).filter(|p| p.is_absolute());
+    if let Some(x) = abs_dir(std::env::var_os("XDG_CACHE_HOME")) {
+        return Some(x.join("ward"));
+    }
+    let uid = nix::unistd::Uid::current();
+    if let Some(h) = home.filter(|h| h.is_absolute() && h.is_dir()) {
+        return Some(h.join(".cache/ward"));
+    }
+    if let Some(x) = abs_dir(std::env::var_os("XDG_RUNTIME_DIR")).filter(|p| p.is_dir()) {
+        return Some(x.join("ward"));
+    }
+    let tmp = PathBuf::from(format!("/tmp/ward-cache-{uid}"));
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&tmp);
+    match std::fs::symlink_metadata(&tmp) {
+        Ok(m) if m.is_dir() && m.uid() == uid.as_raw() && m.mode() & 0o777 == 0o700 => Some(tmp),
+        _ => None,
+    }
 }
 
 fn read_cached(path: &std::path::Path, key: u64) -> Option<(Vec<u8>, usize, usize)> {
@@ -297,10 +313,10 @@ fn write_cached(dir: &std::path::Path, path: &std::path::Path, key: u64, bpf: &[
     }
 }
 
-/// The filter for `p`: from the cache when it is there, else compiled (and cached).
-pub fn filter(p: &SeccompPolicy) -> Result<Filter> {
+/// The filter for `p`: from the cache in `dir` when it is there, else compiled (and cached).
+pub fn filter(p: &SeccompPolicy, dir: Option<&std::path::Path>) -> Result<Filter> {
     let key = p.cache_key();
-    let dir = cache_dir();
+    let dir = dir.map(std::path::Path::to_path_buf);
     let path = dir.as_ref().map(|d| d.join(format!("seccomp-{key:016x}.bpf")));
     if let Some((bpf, allowed, denied)) = path.as_deref().and_then(|p| read_cached(p, key)) {
         return Ok(Filter { bpf, allowed, denied, from_cache: true });

@@ -8,8 +8,7 @@ if [ "$(id -u)" = 0 ]; then
     bash tests/setup.sh
     export WARD_TEST_USER=${WARD_TEST_USER:-ward-test}
 fi
-host=$(rustc -vV | sed -n 's/^host: //p')
-export RUSTFLAGS="-C target-feature=+crt-static"
-cargo build --release --target "$host" --bins --examples
-cargo test --release --target "$host" --all-targets -- --test-threads=4
-cargo test --release --target "$host" --doc
+. scripts/build-env.sh
+cargo build --release --target "$WARD_TARGET" --bins --examples
+cargo test --release --target "$WARD_TARGET" --all-targets -- --test-threads=4
+cargo test --release --target "$WARD_TARGET" --doc
