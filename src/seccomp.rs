@@ -3,16 +3,19 @@
 //! the kernel's notifications for denied calls so the verdict says what was blocked.
 //!
 //! The filter, for the native architecture only (any other architecture, i386 `int 0x80`
-//! included, kills the process):
+//! and x32 included, kills the process):
 //! - allowed calls: ALLOW; `clone` only without namespace flags; `socket`/`socketpair` only
 //!   for AF_UNIX (and AF_INET/AF_INET6 with networking); `ioctl` except TIOCSTI and
-//!   TIOCLINUX, compared on the low 32 bits the kernel uses; `personality` only for harmless
-//!   values;
+//!   TIOCLINUX; `personality` only for harmless values; arguments are compared on the low
+//!   32 bits where the kernel reads an int, so high bits cannot smuggle a value past;
 //! - `clone3`: ENOSYS, so libc falls back to `clone`, whose flags can be checked;
-//! - every other call libseccomp knows: USER_NOTIF, answered by the launcher (`Supervisor`)
-//!   with EPERM (EAFNOSUPPORT for socket families) and recorded, or, on a kill-on-deny
-//!   profile, by killing the sandbox (verdict SYS);
-//! - calls unknown to libseccomp's table (newer than it): ENOSYS, so newer libcs fall back.
+//! - everything else (the default action): USER_NOTIF, answered by the launcher
+//!   (`Supervisor`): a call unknown to libseccomp's table (newer than it) gets ENOSYS so newer
+//!   libcs fall back; any other call is denied with EPERM (EAFNOSUPPORT for a refused socket
+//!   family) and recorded, or, on a kill-on-deny profile, ends the sandbox (verdict SYS).
+//!   With the supervisor deciding the "else" branch, the filter needs no rule per denied call
+//!   and no complement per argument check but ioctl's, which keeps it small: loading it is
+//!   the main per-run cost of seccomp.
 //!
 //! libseccomp takes ~3 ms to build this filter, more than a whole sandbox start, so the BPF
 //! is cached per filter specification under the user's cache directory (see `cache_dir`).
@@ -56,6 +59,8 @@ const NS_FLAGS: [u64; 7] = [
     libc::CLONE_NEWPID as u64,
     libc::CLONE_NEWNET as u64,
 ];
+/// Bump when `compile` changes what it builds for the same policy (part of the cache key).
+const FILTER_LAYOUT: u32 = 2;
 const TIOCSTI: u32 = 0x5412;
 const TIOCLINUX: u32 = 0x541C;
 /// personality(2) values that change nothing dangerous (Docker's set): PER_LINUX,
@@ -110,7 +115,7 @@ impl SeccompPolicy {
     pub fn cache_key(&self) -> u64 {
         let v = libseccomp::ScmpVersion::current().map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro)).unwrap_or_default();
         let text = format!(
-            "ward {} libseccomp {v} {:?} allow={:?} inet={} never={:?} personality={:?}",
+            "ward {} layout {FILTER_LAYOUT} libseccomp {v} {:?} allow={:?} inet={} never={:?} personality={:?}",
             env!("CARGO_PKG_VERSION"),
             std::env::consts::ARCH,
             self.allow,
@@ -172,8 +177,7 @@ pub struct Filter {
 
 /// Build the BPF with libseccomp.
 pub fn compile(p: &SeccompPolicy) -> Result<(Vec<u8>, usize, usize)> {
-    let deny = ScmpAction::Notify;
-    let mut f = ScmpFilterContext::new(ScmpAction::Errno(libc::ENOSYS)).map_err(|e| sc_err("create the filter", e))?;
+    let mut f = ScmpFilterContext::new(ScmpAction::Notify).map_err(|e| sc_err("create the filter", e))?;
     f.add_arch(ScmpArch::native()).map_err(|e| sc_err("add the native architecture", e))?;
     f.set_act_badarch(ScmpAction::KillProcess).map_err(|e| sc_err("set the bad-architecture action", e))?;
     f.set_ctl_nnp(false).map_err(|e| sc_err("leave no_new_privs to ward", e))?;
@@ -181,7 +185,8 @@ pub fn compile(p: &SeccompPolicy) -> Result<(Vec<u8>, usize, usize)> {
     let sys = |n: &str| ScmpSyscall::from_name(n).map_err(|e| sc_err(&format!("resolve {n}"), e));
     let (mut allowed, mut denied) = (0, 0);
     let special = ["clone", "clone3", "socket", "socketpair", "ioctl", "personality"];
-    // Every call libseccomp knows for this architecture.
+    // Every call libseccomp knows for this architecture: allowed ones get a rule; denied
+    // ones fall to the default action.
     for nr in 0..1024 {
         let s = ScmpSyscall::from(nr);
         let Ok(name) = s.get_name() else { continue };
@@ -192,64 +197,44 @@ pub fn compile(p: &SeccompPolicy) -> Result<(Vec<u8>, usize, usize)> {
             f.add_rule(ScmpAction::Allow, s).map_err(|e| sc_err(&format!("allow {name}"), e))?;
             allowed += 1;
         } else {
-            f.add_rule(deny, s).map_err(|e| sc_err(&format!("deny {name}"), e))?;
             denied += 1;
         }
     }
-    let rule = |f: &mut ScmpFilterContext, act: ScmpAction, name: &str, cmp: &[ScmpArgCompare]| -> Result<()> {
-        f.add_rule_conditional(act, sys(name)?, cmp).map_err(|e| sc_err(&format!("rule for {name}"), e)).map(drop)
+    let allow_if = |f: &mut ScmpFilterContext, name: &str, cmp: ScmpArgCompare| -> Result<()> {
+        f.add_rule_conditional(ScmpAction::Allow, sys(name)?, &[cmp]).map_err(|e| sc_err(&format!("rule for {name}"), e)).map(drop)
     };
-    // clone: no namespace flags (every combination of them is covered by one flag's test).
+    let mut count = |ok: bool| if ok { allowed += 1 } else { denied += 1 };
+    // clone: only without namespace flags.
     if p.allow.contains("clone") {
         let mask = NS_FLAGS.iter().fold(0, |a, b| a | b);
-        rule(&mut f, ScmpAction::Allow, "clone", &[ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(mask), 0)])?;
-        for flag in NS_FLAGS {
-            rule(&mut f, deny, "clone", &[ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(flag), flag)])?;
-        }
-        allowed += 1;
-    } else {
-        f.add_rule(deny, sys("clone")?).map_err(|e| sc_err("deny clone", e))?;
+        allow_if(&mut f, "clone", ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(mask), 0))?;
     }
-    // clone3 passes its flags in memory, which a filter cannot read: it gets the default
-    // action, ENOSYS, which makes libc fall back to clone (libseccomp refuses a rule that
-    // repeats the default action).
-    // socket families, on the low 32 bits (the kernel reads an int).
+    count(p.allow.contains("clone"));
+    // clone3 passes its flags in memory, which a filter cannot read: ENOSYS makes libc use clone.
+    f.add_rule(ScmpAction::Errno(libc::ENOSYS), sys("clone3")?).map_err(|e| sc_err("clone3", e))?;
+    // socket families (the kernel reads an int).
     for name in ["socket", "socketpair"] {
         if p.allow.contains(name) {
             for fam in p.families() {
-                rule(&mut f, ScmpAction::Allow, name, &[masked(0, u32::MAX, fam)])?;
+                allow_if(&mut f, name, masked(0, u32::MAX, fam))?;
             }
-            for (m, v) in complement(&p.families()) {
-                rule(&mut f, deny, name, &[masked(0, m, v)])?;
-            }
-            allowed += 1;
-        } else {
-            f.add_rule(deny, sys(name)?).map_err(|e| sc_err(&format!("deny {name}"), e))?;
         }
+        count(p.allow.contains(name));
     }
-    // ioctl: everything but pushing input into a terminal (TIOCSTI) and TIOCLINUX.
+    // ioctl: everything but pushing input into a terminal (TIOCSTI) and TIOCLINUX. Allowing
+    // "all but two values" under a mask needs the complement spelled out.
     if p.allow.contains("ioctl") {
-        for cmd in [TIOCSTI, TIOCLINUX] {
-            rule(&mut f, deny, "ioctl", &[masked(1, u32::MAX, cmd)])?;
-        }
         for (m, v) in complement(&[TIOCSTI, TIOCLINUX]) {
-            rule(&mut f, ScmpAction::Allow, "ioctl", &[masked(1, m, v)])?;
+            allow_if(&mut f, "ioctl", masked(1, m, v))?;
         }
-        allowed += 1;
-    } else {
-        f.add_rule(deny, sys("ioctl")?).map_err(|e| sc_err("deny ioctl", e))?;
     }
+    count(p.allow.contains("ioctl"));
     if p.allow.contains("personality") {
         for v in PERSONALITY_OK {
-            rule(&mut f, ScmpAction::Allow, "personality", &[masked(0, u32::MAX, v)])?;
+            allow_if(&mut f, "personality", masked(0, u32::MAX, v))?;
         }
-        for (m, v) in complement(&PERSONALITY_OK) {
-            rule(&mut f, deny, "personality", &[masked(0, m, v)])?;
-        }
-        allowed += 1;
-    } else {
-        f.add_rule(deny, sys("personality")?).map_err(|e| sc_err("deny personality", e))?;
     }
+    count(p.allow.contains("personality"));
     let (rd, wr) = nix::unistd::pipe().map_err(|e| Error::sys("pipe", e))?;
     // The filter is a few KiB, well under a pipe's buffer: export, close, read.
     f.export_bpf(&wr).map_err(|e| sc_err("export the BPF", e))?;
@@ -360,8 +345,16 @@ impl Supervisor {
     /// (kill-on-deny), false when the call was answered with its errno.
     pub fn handle(&mut self, fd: std::os::fd::RawFd, p: &SeccompPolicy) -> bool {
         let Ok(req) = libseccomp::ScmpNotifReq::receive(fd) else { return false };
-        let nr = i32::from(req.data.syscall);
-        let name = req.data.syscall.get_name().unwrap_or_else(|_| format!("syscall_{nr}"));
+        let respond = |errno: i32| {
+            let resp = libseccomp::ScmpNotifResp::new_error(req.id, -errno, libseccomp::ScmpNotifRespFlags::empty());
+            let _ = resp.respond(fd);
+        };
+        let Ok(name) = req.data.syscall.get_name() else {
+            // Newer than libseccomp's table: "not implemented", so libc falls back. Not a
+            // denial of anything this version knows, so neither reported nor killed for.
+            respond(libc::ENOSYS);
+            return false;
+        };
         let errno = denial_errno(&name, p);
         let args = [req.data.args[0], req.data.args[1], req.data.args[2]];
         let ename = format!("{:?}", nix::errno::Errno::from_raw(errno));
@@ -376,8 +369,7 @@ impl Supervisor {
             self.killed = true;
             return true;
         }
-        let resp = libseccomp::ScmpNotifResp::new_error(req.id, -errno, libseccomp::ScmpNotifRespFlags::empty());
-        let _ = resp.respond(fd);
+        respond(errno);
         false
     }
 }
@@ -432,5 +424,6 @@ mod tests {
         let (bpf, allowed, denied) = compile(&a).unwrap();
         assert_eq!(bpf.len() % 8, 0);
         assert!(allowed > 250 && denied > 50, "{allowed} {denied}");
+        assert!(bpf.len() / 8 < 600, "the filter grew to {} instructions", bpf.len() / 8);
     }
 }

@@ -271,7 +271,7 @@ pub fn seccomp_info(p: Option<&crate::seccomp::SeccompPolicy>, f: Option<&crate:
             "allowed_syscalls": f.allowed,
             "denied_syscalls": f.denied,
             "denied_action": match p.on_deny { crate::seccomp::OnDeny::Errno => "errno (EPERM; EAFNOSUPPORT for socket families), reported by the launcher", crate::seccomp::OnDeny::Kill => "kill the sandbox (SYS), reported by the launcher" },
-            "unknown_syscalls": "ENOSYS",
+            "unknown_syscalls": "ENOSYS (answered by the launcher)",
             "clone3": "ENOSYS",
             "instructions": f.bpf.len() / 8,
             "from_cache": f.from_cache,
