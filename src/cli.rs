@@ -158,6 +158,24 @@ pub struct RunArgs {
     #[arg(long, value_name = "FILE", help_heading = "Process")]
     pub stderr: Option<PathBuf>,
 
+    /// Networking: none (loopback only), slirp4netns, pasta, or auto (pasta if installed,
+    /// else slirp4netns) [default: the profile's, none].
+    #[arg(long, value_name = "MODE", value_parser = ["none", "slirp4netns", "pasta", "auto"], help_heading = "Network")]
+    pub net: Option<String>,
+    /// Let the sandbox reach the host's loopback (127.0.0.1) through the helper's gateway.
+    #[arg(long, help_heading = "Network")]
+    pub allow_host_loopback: bool,
+    /// Forward a host port into the sandbox: [HOSTIP:]HOSTPORT:PORT[/tcp|/udp] (HOSTIP
+    /// defaults to 127.0.0.1).
+    #[arg(long, value_name = "SPEC", action = clap::ArgAction::Append, help_heading = "Network")]
+    pub publish: Vec<String>,
+    /// Only these TCP ports may be connected to (Landlock, Linux 6.7+): PORT[,PORT...].
+    #[arg(long, value_name = "PORTS", value_delimiter = ',', action = clap::ArgAction::Append, help_heading = "Network")]
+    pub allow_connect: Vec<u16>,
+    /// Only these TCP ports may be bound (Landlock, Linux 6.7+): PORT[,PORT...].
+    #[arg(long, value_name = "PORTS", value_delimiter = ',', action = clap::ArgAction::Append, help_heading = "Network")]
+    pub allow_bind: Vec<u16>,
+
     /// Also allow these system calls (names or groups such as @ptrace), beyond the profile's.
     #[arg(long, value_name = "SYSCALL", action = clap::ArgAction::Append, help_heading = "Seccomp")]
     pub seccomp_allow: Vec<String>,
@@ -317,6 +335,13 @@ impl RunArgs {
             sc.on_deny = if a == "kill" { OnDeny::Kill } else { OnDeny::Errno };
         }
         sc.log_denied |= self.log_denied;
+        if let Some(m) = &self.net {
+            o.net.mode = crate::net::NetMode::parse(m)?;
+        }
+        o.net.allow_host_loopback |= self.allow_host_loopback;
+        o.net.publish.extend(self.publish.iter().cloned());
+        o.net.allow_connect.extend(&self.allow_connect);
+        o.net.allow_bind.extend(&self.allow_bind);
         let ll = &mut o.landlock;
         ll.enabled &= !self.no_landlock;
         if let Some(abi) = self.landlock_abi {

@@ -25,6 +25,9 @@ pub fn fake_host() -> Host {
         subgid: Some((100000, 65536)),
         landlock_abi: 2,
         cache_dir: Some("/home/u/.cache/ward".into()),
+        slirp4netns: Some("/usr/bin/slirp4netns".into()),
+        pasta: Some("/usr/bin/pasta".into()),
+        gateway: Some(std::net::IpAddr::from([192, 0, 2, 1])),
     }
 }
 

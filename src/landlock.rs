@@ -52,6 +52,9 @@ pub struct LandlockPolicy {
     pub abi: u8,
     pub optional: bool,
     pub rules: Vec<(PathBuf, Rights)>,
+    /// TCP ports the program may connect to / bind; empty: not restricted (ABI 4+).
+    pub connect_ports: Vec<u16>,
+    pub bind_ports: Vec<u16>,
 }
 
 impl LandlockPolicy {
@@ -81,7 +84,42 @@ impl LandlockPolicy {
         if kernel_abi == 0 {
             return Ok(None);
         }
-        Ok(Some(LandlockPolicy { requested_abi: requested, kernel_abi, abi: requested.min(kernel_abi), optional, rules: rules_for(tree) }))
+        Ok(Some(LandlockPolicy {
+            requested_abi: requested,
+            kernel_abi,
+            abi: requested.min(kernel_abi),
+            optional,
+            rules: rules_for(tree),
+            connect_ports: Vec::new(),
+            bind_ports: Vec::new(),
+        }))
+    }
+}
+
+/// Add TCP port allowlists (`--allow-connect`, `--allow-bind`). They are an explicit
+/// requirement: without Landlock ABI 4 (Linux 6.7) ward refuses to run, whatever the
+/// profile's `optional` says.
+pub fn with_ports(state: crate::policy::LandlockState, connect: &[u16], bind: &[u16], kernel_abi: u8) -> Result<crate::policy::LandlockState> {
+    use crate::policy::LandlockState;
+    if connect.is_empty() && bind.is_empty() {
+        return Ok(state);
+    }
+    let need = |why: String| {
+        Error::host(
+            format!("--allow-connect/--allow-bind need Landlock TCP rules (ABI 4, Linux 6.7): {why}"),
+            "run on Linux 6.7 or newer, or drop the port allowlist",
+        )
+    };
+    match state {
+        LandlockState::Off(why) => Err(need(why)),
+        LandlockState::On(mut p) => {
+            if p.abi < 4 {
+                return Err(need(format!("Landlock runs with ABI {} here (kernel ABI {kernel_abi})", p.abi)));
+            }
+            p.connect_ports = connect.to_vec();
+            p.bind_ports = bind.to_vec();
+            Ok(LandlockState::On(p))
+        }
     }
 }
 

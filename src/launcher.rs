@@ -103,6 +103,7 @@ fn child_error(stage: Stage, errno: i32, what: &str) -> Error {
 /// Run the policy's program in a new sandbox and wait for it.
 pub fn run(policy: &Policy) -> Result<Outcome> {
     assert_single_threaded()?;
+    sys::reap_remembered();
     let filter = policy.seccomp.as_ref().map(|s| crate::seccomp::filter(s, policy.cache_dir.as_deref())).transpose()?;
     let stdio = open_stdio(policy)?;
     let (parent_sock, child_sock) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
@@ -153,6 +154,16 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
     if idmap::write_maps(init, &policy.ids).map_err(abort)? {
         send_msg(parent_sock.as_fd(), &Msg::Go).map_err(|e| abort(Error::sys("send(Go)", e)))?;
     }
+    // The helper starts while init builds the root; init waits for NetReady before the program.
+    let helper = match &policy.net {
+        Some(n) => {
+            let h = crate::net::start(n, init).map_err(abort)?;
+            send_msg(parent_sock.as_fd(), &Msg::NetReady).map_err(|e| abort(Error::sys("send(NetReady)", e)))?;
+            Some(h)
+        }
+        None => None,
+    };
+    let net_info = crate::net::info(policy.net.as_ref(), helper.as_ref());
 
     let mut report = None;
     let mut failed: Option<Error> = None;
@@ -164,7 +175,7 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
         Msg::Failed { stage, errno, what } => {
             failed.get_or_insert_with(|| child_error(stage, errno, what.as_str()));
         }
-        Msg::Go | Msg::Listener => {}
+        Msg::Go | Msg::Listener | Msg::NetReady => {}
     };
     let init_status = loop {
         let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
@@ -219,11 +230,15 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
             break st;
         }
     };
+    // The sandbox is gone: end the helper without waiting for it.
+    if let Some(h) = helper {
+        h.finish();
+    }
     // Init has exited; everything it sent is already queued.
     while let Ok(Some((m, _))) = recv_msg_fd(parent_sock.as_fd(), true) {
         handle(m, &mut report, &mut failed);
     }
-    let enforced = Some(Enforced::from_policy(policy));
+    let enforced = Some(Enforced { network: net_info, ..Enforced::from_policy(policy) });
     let blocked = std::mem::take(&mut supervisor.blocked);
     let killed_for_syscall = supervisor.killed;
     if let Some(e) = failed {

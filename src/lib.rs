@@ -46,6 +46,7 @@ pub mod fuzzing;
 pub mod idmap;
 pub mod landlock;
 pub mod launcher;
+pub mod net;
 pub mod policy;
 pub mod probe;
 pub mod profile;
@@ -135,7 +136,7 @@ impl Sandbox {
     /// Validate, run, wait, and return the verdict. Failures before the program started are
     /// errors; how the program ended (including exec failures) is in the verdict.
     pub fn run(&self) -> Result<Verdict> {
-        let host = policy::Host::gather(self.opts.map_ranges).map_err(|e| Error::io("read the current directory", e))?;
+        let host = policy::Host::gather_for(self.opts.map_ranges, self.opts.net.mode != net::NetMode::None).map_err(|e| Error::io("read the current directory", e))?;
         let policy = Policy::build(&self.opts, &host, &policy::RealFs)?;
         let outcome = launcher::run(&policy)?;
         Ok(Verdict::new(&outcome.ending, outcome.enforced).with_blocked(outcome.blocked, outcome.killed_for_syscall))

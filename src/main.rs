@@ -75,7 +75,7 @@ fn run(args: &ward::cli::RunArgs, m: Option<&clap::ArgMatches>) -> anyhow::Resul
     }
     let m = m.context("internal: no matches for 'run'")?;
     let outcome = ward::cli_options(args, m).and_then(|opts| {
-        let host = ward::policy::Host::gather(opts.map_ranges).map_err(|e| ward::Error::io("read the current directory", e))?;
+        let host = ward::policy::Host::gather_for(opts.map_ranges, opts.net.mode != ward::net::NetMode::None).map_err(|e| ward::Error::io("read the current directory", e))?;
         let policy = ward::Policy::build(&opts, &host, &ward::policy::RealFs)?;
         ward::launcher::run(&policy)
     });

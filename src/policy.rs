@@ -112,6 +112,18 @@ impl Default for LandlockOptions {
     }
 }
 
+/// The networking part of `Options`.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct NetOptions {
+    pub mode: crate::net::NetMode,
+    pub allow_host_loopback: bool,
+    /// `[HOSTIP:]HOSTPORT:PORT[/tcp|/udp]` specs.
+    pub publish: Vec<String>,
+    /// TCP ports the program may connect to (empty: any) / bind (empty: any); Landlock ABI 4+.
+    pub allow_connect: Vec<u16>,
+    pub allow_bind: Vec<u16>,
+}
+
 /// Whether Landlock is applied, and if not, why.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LandlockState {
@@ -146,6 +158,7 @@ pub struct Options {
     pub stderr: Option<PathBuf>,
     pub seccomp: SeccompOptions,
     pub landlock: LandlockOptions,
+    pub net: NetOptions,
 }
 
 /// Facts about the caller and the host that a policy depends on (gathered by
@@ -172,6 +185,11 @@ pub struct Host {
     pub landlock_abi: u8,
     /// ward's cache of compiled filters (canonical when it exists).
     pub cache_dir: Option<PathBuf>,
+    /// Networking helpers found on PATH, and the host's IPv4 default gateway (only gathered
+    /// when networking is asked for).
+    pub slirp4netns: Option<PathBuf>,
+    pub pasta: Option<PathBuf>,
+    pub gateway: Option<std::net::IpAddr>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -252,6 +270,7 @@ pub struct Policy {
     /// The work directory bound inside, if any, and how.
     pub workdir: Option<(PathBuf, WorkdirMode)>,
     pub seccomp: Option<SeccompPolicy>,
+    pub net: Option<crate::net::NetPolicy>,
     /// Where the compiled filter is cached.
     pub cache_dir: Option<PathBuf>,
     pub landlock: LandlockState,
@@ -352,7 +371,11 @@ impl Policy {
             return Err(Error::invalid(format!("--tmp-size {tmp_size}: smaller than one page"), "use at least 4K"));
         }
 
+        let net = build_net(&o.net, host)?;
         let mut tree = base_tree(host, &ids, &hostname, tmp_size, o.dev_pts);
+        if let Some(n) = &net {
+            tree.push(MountOp::File { dst: PathBuf::from("/etc/resolv.conf"), contents: format!("nameserver {}\n", n.dns).into_bytes() });
+        }
         let workdir = resolve_workdir(o, host, fs)?;
         if let Some((dir, mode)) = &workdir {
             tree.push(match mode {
@@ -404,7 +427,7 @@ impl Policy {
             rlimits.push((*l, *v));
         }
         let sc = &o.seccomp;
-        let seccomp = if sc.enabled { Some(SeccompPolicy::new(&sc.allow, &sc.deny, sc.allow_ptrace, sc.on_deny, false, sc.log_denied)?) } else { None };
+        let seccomp = if sc.enabled { Some(SeccompPolicy::new(&sc.allow, &sc.deny, sc.allow_ptrace, sc.on_deny, net.is_some(), sc.log_denied)?) } else { None };
         let ll = &o.landlock;
         let landlock = if !ll.enabled {
             LandlockState::Off("disabled by the profile or --no-landlock".into())
@@ -414,8 +437,10 @@ impl Policy {
                 None => LandlockState::Off("the kernel has no Landlock (optional in this profile)".into()),
             }
         };
+        let landlock = crate::landlock::with_ports(landlock, &o.net.allow_connect, &o.net.allow_bind, host.landlock_abi)?;
         Ok(Policy {
             seccomp,
+            net,
             cache_dir: host.cache_dir.clone(),
             landlock,
             argv,
@@ -433,6 +458,47 @@ impl Policy {
             workdir,
         })
     }
+}
+
+fn build_net(o: &NetOptions, host: &Host) -> Result<Option<crate::net::NetPolicy>> {
+    use crate::net::{NetMode, NetPolicy, Publish};
+    let (mode, helper) = match o.mode {
+        NetMode::None => {
+            if o.allow_host_loopback || !o.publish.is_empty() || !o.allow_connect.is_empty() || !o.allow_bind.is_empty() {
+                return Err(Error::invalid(
+                    "--allow-host-loopback, --publish, --allow-connect and --allow-bind need networking",
+                    "add --net slirp4netns, --net pasta or --net auto",
+                ));
+            }
+            return Ok(None);
+        }
+        NetMode::Slirp4netns => (NetMode::Slirp4netns, host.slirp4netns.clone()),
+        NetMode::Pasta => (NetMode::Pasta, host.pasta.clone()),
+        NetMode::Auto => match (&host.pasta, &host.slirp4netns) {
+            (Some(p), _) => (NetMode::Pasta, Some(p.clone())),
+            (None, Some(s)) => (NetMode::Slirp4netns, Some(s.clone())),
+            (None, None) => (NetMode::Auto, None),
+        },
+    };
+    let helper = helper.ok_or_else(|| {
+        let (what, fix) = match mode {
+            NetMode::Slirp4netns => ("slirp4netns is not installed", "as root: apt-get install slirp4netns"),
+            NetMode::Pasta => ("pasta is not installed", "as root: apt-get install passt"),
+            _ => ("neither pasta nor slirp4netns is installed", "as root: apt-get install passt (or slirp4netns)"),
+        };
+        Error::host(format!("--net: {what}"), fix)
+    })?;
+    let publish = o.publish.iter().map(|s| Publish::parse(s)).collect::<Result<Vec<_>>>()?;
+    let (dns, gateway) = match mode {
+        NetMode::Slirp4netns => (crate::net::SLIRP_DNS.parse().map_err(|_| Error::invalid("bad built-in DNS address", ""))?, None),
+        _ => {
+            let g = host.gateway.ok_or_else(|| {
+                Error::host("--net pasta: the host has no IPv4 default route for pasta to copy", "use --net slirp4netns, or give the host a default route")
+            })?;
+            (g, Some(g))
+        }
+    };
+    Ok(Some(NetPolicy { mode, helper, allow_host_loopback: o.allow_host_loopback, publish, allow_connect: o.allow_connect.clone(), allow_bind: o.allow_bind.clone(), dns, gateway }))
 }
 
 fn check_argv(argv: &[OsString]) -> Result<Vec<OsString>> {
@@ -741,6 +807,9 @@ mod tests {
             subgid: Some((100000, 65536)),
             landlock_abi: 7,
             cache_dir: Some("/home/u/proj/.cache/ward".into()),
+            slirp4netns: Some("/usr/bin/slirp4netns".into()),
+            pasta: None,
+            gateway: None,
         }
     }
 
@@ -855,6 +924,22 @@ mod tests {
         h.subuid = None;
         o.uid = None;
         assert!(Policy::build(&o, &h, &FakeFs).unwrap_err().to_string().contains("/etc/subuid"));
+    }
+
+    #[test]
+    fn networking_choices() {
+        let mut o = opts(&["sh"]);
+        o.net.allow_host_loopback = true;
+        assert!(Policy::build(&o, &host(), &FakeFs).unwrap_err().to_string().contains("need networking"));
+        o.net.mode = crate::net::NetMode::Auto;
+        let p = Policy::build(&o, &host(), &FakeFs).unwrap();
+        let n = p.net.as_ref().unwrap();
+        assert_eq!(n.mode, crate::net::NetMode::Slirp4netns); // pasta is not installed here
+        assert_eq!(n.dns.to_string(), "10.0.2.3");
+        assert!(p.seccomp.as_ref().unwrap().inet);
+        assert!(p.tree.contains(&MountOp::File { dst: "/etc/resolv.conf".into(), contents: b"nameserver 10.0.2.3\n".to_vec() }));
+        o.net.mode = crate::net::NetMode::Pasta;
+        assert!(Policy::build(&o, &host(), &FakeFs).unwrap_err().to_string().contains("apt-get install passt"));
     }
 
     #[test]

@@ -11,6 +11,11 @@ impl Host {
     /// Gather the caller's ids, names, environment and the layout of the host's root.
     /// `want_subids`: read /etc/subuid and /etc/subgid (only --map-ranges needs them).
     pub fn gather(want_subids: bool) -> std::io::Result<Host> {
+        Host::gather_for(want_subids, false)
+    }
+
+    /// As `gather`; `want_net` also looks up the networking helpers and the host's gateway.
+    pub fn gather_for(want_subids: bool, want_net: bool) -> std::io::Result<Host> {
         let uid = Uid::current();
         let gid = Gid::current();
         // /etc/passwd and /etc/group first: one read each, no NSS daemons to ask; NSS for
@@ -69,6 +74,9 @@ impl Host {
             subuid,
             subgid,
             landlock_abi: landlock_abi_capped(),
+            slirp4netns: if want_net { find_program("slirp4netns") } else { None },
+            pasta: if want_net { find_program("pasta") } else { None },
+            gateway: if want_net { crate::net::host_gateway() } else { None },
             cache_dir: {
                 let d = crate::seccomp::cache_dir(home_for_cache.as_deref());
                 d.map(|d| std::fs::canonicalize(&d).unwrap_or(d))

@@ -157,6 +157,14 @@ pub struct Limits {
 pub struct Network {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mode: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub allow_host_loopback: Option<bool>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publish: Vec<String>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_connect: Vec<u16>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_bind: Vec<u16>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -247,6 +255,10 @@ impl Profile {
         merge_opt(&mut l.extra_time, &ol.extra_time);
         merge_opt(&mut l.output, &ol.output);
         merge_opt(&mut base.network.mode, &o.network.mode);
+        merge_opt(&mut base.network.allow_host_loopback, &o.network.allow_host_loopback);
+        base.network.publish.extend(o.network.publish.iter().cloned());
+        base.network.allow_connect.extend(&o.network.allow_connect);
+        base.network.allow_bind.extend(&o.network.allow_bind);
         merge_opt(&mut base.landlock.enabled, &o.landlock.enabled);
         merge_opt(&mut base.landlock.abi, &o.landlock.abi);
         merge_opt(&mut base.landlock.optional, &o.landlock.optional);
@@ -371,15 +383,13 @@ impl Profile {
                 "remove the [limits] keys, or use process.rlimits (per process)",
             ));
         }
-        match self.network.mode.as_deref() {
-            None | Some("none") => {}
-            Some(m) => {
-                return Err(Error::invalid(
-                    format!("profile key network.mode = {m:?}: this version of ward has no user-mode networking"),
-                    "use \"none\" (loopback only)",
-                ));
-            }
-        }
+        o.net = crate::policy::NetOptions {
+            mode: crate::net::NetMode::parse(self.network.mode.as_deref().unwrap_or("none")).map_err(|e| key("network.mode", e))?,
+            allow_host_loopback: self.network.allow_host_loopback.unwrap_or(false),
+            publish: self.network.publish.clone(),
+            allow_connect: self.network.allow_connect.clone(),
+            allow_bind: self.network.allow_bind.clone(),
+        };
         o.landlock = LandlockOptions {
             enabled: self.landlock.enabled.unwrap_or(true),
             abi: self.landlock.abi.unwrap_or(crate::landlock::TESTED_ABI),
@@ -436,8 +446,8 @@ mod tests {
     fn impossible_requests_are_refused() {
         let p = Profile::parse("x", "[limits]\nmem = \"1G\"\n").unwrap();
         assert!(p.to_options(None).unwrap_err().to_string().contains("cgroup limits are not supported"));
-        let p = Profile::parse("x", "[network]\nmode = \"pasta\"\n").unwrap();
-        assert!(p.to_options(None).unwrap_err().to_string().contains("no user-mode networking"));
+        let p = Profile::parse("x", "[network]\nmode = \"carrier-pigeon\"\n").unwrap();
+        assert!(p.to_options(None).unwrap_err().to_string().contains("network.mode"));
         assert!(Profile::load("nope").unwrap_err().to_string().contains("no such built-in profile"));
     }
 }

@@ -153,6 +153,8 @@ pub enum Msg {
     Exited(ExitReport),
     /// program -> parent: the seccomp notification listener, passed as SCM_RIGHTS.
     Listener,
+    /// parent -> init: the networking helper has configured the interface.
+    NetReady,
 }
 
 const MSG_LEN: usize = 4 + 4 + 4 + 2 + NOTE_LEN + 8 * 7;
@@ -170,6 +172,7 @@ impl Msg {
                 w.bytes(&what.buf);
             }
             Msg::Listener => w.u32(4),
+            Msg::NetReady => w.u32(5),
             Msg::Exited(r) => {
                 w.u32(3);
                 for v in [
@@ -216,6 +219,7 @@ impl Msg {
                 }))
             }
             4 => Some(Msg::Listener),
+            5 => Some(Msg::NetReady),
             _ => None,
         }
     }

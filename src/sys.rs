@@ -252,3 +252,79 @@ pub fn join_new_session_keyring() -> nix::Result<()> {
     let ret = unsafe { libc::syscall(libc::SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, std::ptr::null::<libc::c_char>()) };
     Errno::result(ret).map(drop)
 }
+
+/// `pidfd_open(pid, 0)`: a descriptor that names exactly this process, immune to pid reuse.
+pub fn pidfd_open(pid: Pid) -> nix::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::FromRawFd;
+    // SAFETY: integer arguments only; on success the kernel returns a new fd we own.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_open, pid.as_raw(), 0) };
+    let fd = Errno::result(ret)? as std::os::fd::RawFd;
+    // SAFETY: the fd was just created for us.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// Fork a guard: a process that blocks until `wait_fd` (a pipe's read end, whose write end
+/// only the launcher holds) reports EOF, then SIGKILLs the process behind `pidfd`, removes
+/// `dir` if given, and exits. It holds no other descriptor.
+pub fn fork_guard(
+    wait_fd: std::os::fd::BorrowedFd<'_>,
+    pidfd: std::os::fd::BorrowedFd<'_>,
+    dir: Option<std::path::PathBuf>,
+) -> nix::Result<Pid> {
+    use std::os::fd::AsRawFd;
+    let (w, p) = (wait_fd.as_raw_fd(), pidfd.as_raw_fd());
+    match clone_fork(0)? {
+        Some(pid) => Ok(pid),
+        None => {
+            reset_signals();
+            let _ = nix::unistd::setsid();
+            // Keep only the two descriptors this process needs, as 3 and 4 (moved up first so
+            // that neither overwrites the other), and /dev/null as 0, 1, 2.
+            // SAFETY: plain fd syscalls; no Rust object in this forked process uses any other
+            // fd afterwards, and the rest are closed below.
+            unsafe {
+                let hi_w = libc::fcntl(w, libc::F_DUPFD, 100);
+                let hi_p = libc::fcntl(p, libc::F_DUPFD, 101);
+                libc::dup2(hi_w, 3);
+                libc::dup2(hi_p, 4);
+                libc::dup2(libc::open(c"/dev/null".as_ptr(), libc::O_RDWR), 0);
+                libc::dup2(0, 1);
+                libc::dup2(0, 2);
+            }
+            let _ = close_range_now(5);
+            let mut b = [0u8; 16];
+            loop {
+                // SAFETY: reading into a local buffer from fd 3.
+                let n = unsafe { libc::read(3, b.as_mut_ptr().cast(), b.len()) };
+                if n == 0 || (n < 0 && Errno::last() != Errno::EINTR) {
+                    break;
+                }
+            }
+            // SAFETY: pidfd_send_signal with a valid pidfd and no siginfo.
+            unsafe {
+                libc::syscall(libc::SYS_pidfd_send_signal, 4, libc::SIGKILL, std::ptr::null::<libc::siginfo_t>(), 0);
+            }
+            if let Some(d) = dir {
+                let _ = std::fs::remove_dir_all(d);
+            }
+            exit_now(0)
+        }
+    }
+}
+
+thread_local! {
+    static TO_REAP: std::cell::RefCell<Vec<Pid>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// Reap later, without blocking now (helpers and guards end on their own after the run).
+pub fn remember_to_reap(pid: Pid) {
+    TO_REAP.with(|v| v.borrow_mut().push(pid));
+    reap_remembered();
+}
+
+/// Reap whatever remembered children have exited by now.
+pub fn reap_remembered() {
+    TO_REAP.with(|v| {
+        v.borrow_mut().retain(|pid| matches!(wait4(*pid, true), Ok(None)));
+    });
+}

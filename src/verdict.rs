@@ -62,7 +62,7 @@ pub struct Enforced {
     pub landlock: serde_json::Value,
     pub seccomp: serde_json::Value,
     pub cgroup: String,
-    pub network: String,
+    pub network: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -128,7 +128,7 @@ impl Enforced {
             landlock: landlock_info(&p.landlock),
             seccomp: serde_json::Value::Null,
             cgroup: "unavailable (not implemented in this version; cpu time and peak memory come from rusage)".into(),
-            network: "none (loopback only)".into(),
+            network: crate::net::info(p.net.as_ref(), None),
         }
     }
 }
@@ -255,6 +255,8 @@ pub fn landlock_info(s: &crate::policy::LandlockState) -> serde_json::Value {
             "status": if p.abi == p.requested_abi { "fully enforced" } else { "partially enforced (optional features the kernel lacks were dropped)" },
             "dropped": crate::landlock::FEATURES.iter().filter(|(a, _, _)| *a > p.abi && *a <= p.requested_abi).map(|(_, w, _)| *w).collect::<Vec<_>>(),
             "scopes": if p.abi >= 6 { vec!["abstract_unix_socket", "signal"] } else { vec![] },
+            "tcp_connect_ports": if p.connect_ports.is_empty() { serde_json::json!("any") } else { serde_json::json!(p.connect_ports) },
+            "tcp_bind_ports": if p.bind_ports.is_empty() { serde_json::json!("any") } else { serde_json::json!(p.bind_ports) },
             "rules": p.rules.iter().map(|(path, r)| serde_json::json!({"path": path, "rights": r})).collect::<Vec<_>>(),
         }),
         crate::policy::LandlockState::Off(why) => serde_json::json!({ "enabled": false, "reason": why }),

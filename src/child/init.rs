@@ -43,6 +43,13 @@ fn raw_status(st: WaitStatus) -> Option<i32> {
 
 pub fn supervise(plan: &Plan) -> ! {
     let set = signals();
+    // From here on init is not dumpable: the program (same uid, no capabilities) cannot
+    // ptrace it or open its /proc files. (Not earlier: the network helper opens init's
+    // /proc/PID/ns files while the root is being built.)
+    if let Err(e) = nix::sys::prctl::set_dumpable(false) {
+        super::report(plan, crate::sync::Stage::Init, &super::fail(e, format_args!("prctl(PR_SET_DUMPABLE, 0)")));
+        sys::exit_now(super::EXIT_SETUP_FAILED);
+    }
     let start = now_ns();
     let prog = match sys::clone_fork(0) {
         Ok(None) => super::program(plan),

@@ -6,7 +6,7 @@
 use super::{Fail, Plan, fail};
 use crate::landlock::Rights;
 use landlock::{
-    ABI, Access, AccessFs, BitFlags, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
+    ABI, Access, AccessFs, AccessNet, BitFlags, NetPort, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
     RulesetStatus, Scope,
 };
 use nix::errno::Errno;
@@ -37,6 +37,12 @@ pub fn restrict(plan: &Plan) -> Result<(), Fail> {
     if p.abi >= 6 {
         ruleset = ruleset.scope(Scope::from_all(abi)).map_err(|e| err("scope", &e))?;
     }
+    if !p.connect_ports.is_empty() {
+        ruleset = ruleset.handle_access(AccessNet::ConnectTcp).map_err(|e| err("handle_access(connect)", &e))?;
+    }
+    if !p.bind_ports.is_empty() {
+        ruleset = ruleset.handle_access(AccessNet::BindTcp).map_err(|e| err("handle_access(bind)", &e))?;
+    }
     let mut created = ruleset.create().map_err(|e| err("create_ruleset", &e))?;
     for (path, rights) in &p.rules {
         let fd = PathFd::new(path).map_err(|e| err(&format!("open {}", path.display()), &e))?;
@@ -46,6 +52,12 @@ pub fn restrict(plan: &Plan) -> Result<(), Fail> {
             a &= AccessFs::from_file(abi);
         }
         created = created.add_rule(PathBeneath::new(fd, a)).map_err(|e| err(&format!("rule for {}", path.display()), &e))?;
+    }
+    for port in &p.connect_ports {
+        created = created.add_rule(NetPort::new(*port, AccessNet::ConnectTcp)).map_err(|e| err(&format!("connect rule for port {port}"), &e))?;
+    }
+    for port in &p.bind_ports {
+        created = created.add_rule(NetPort::new(*port, AccessNet::BindTcp)).map_err(|e| err(&format!("bind rule for port {port}"), &e))?;
     }
     // stdio files the launcher opened live outside the tree; reopening them through
     // /dev/stdout (/proc/self/fd/N) must still work.

@@ -65,6 +65,8 @@ pub struct Plan {
     pub seccomp_bpf: Option<Vec<u8>>,
     /// The Landlock ABI and rules, if Landlock is applied.
     pub landlock: Option<crate::landlock::LandlockPolicy>,
+    /// A networking helper is being started: wait for `NetReady` before the program.
+    pub wait_for_net: bool,
 }
 
 fn c(b: &[u8]) -> crate::error::Result<CString> {
@@ -98,6 +100,7 @@ impl Plan {
             stdio,
             chan,
             seccomp_bpf,
+            wait_for_net: p.net.is_some(),
             landlock: match &p.landlock {
                 crate::policy::LandlockState::On(l) => Some(l.clone()),
                 crate::policy::LandlockState::Off(_) => None,
@@ -131,7 +134,7 @@ fn report(plan: &Plan, stage: Stage, e: &Fail) {
 pub fn run(plan: &Plan) -> ! {
     step(plan, Stage::UserNs, || userns::enter(plan)); // die with the launcher; id maps
     step(plan, Stage::Mount, || mount::build_root(&plan.ops)); // needs the maps: mounting needs CAP_SYS_ADMIN in the userns
-    step(plan, Stage::Net, net::configure); // loopback up; nothing else
+    step(plan, Stage::Net, || net::configure(plan)); // loopback up; with a helper, wait until it is ready
     step(plan, Stage::Hostname, || process::set_hostname(plan));
     step(plan, Stage::Keyring, process::keyring); // a new, empty session keyring
     init::supervise(plan) // forks `program`, reaps, forwards signals, reports, kills the rest
