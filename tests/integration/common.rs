@@ -199,3 +199,12 @@ impl Drop for KillOnDrop {
         let _ = self.0.wait();
     }
 }
+
+impl KillOnDrop {
+    /// Wait for the child and collect its output (it is not killed then).
+    pub fn wait_with_output_owned(mut self) -> std::process::Output {
+        let child = std::mem::replace(&mut self.0, std::process::Command::new("true").spawn().unwrap());
+        std::mem::forget(self);
+        child.wait_with_output().unwrap()
+    }
+}

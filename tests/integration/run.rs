@@ -20,7 +20,7 @@ fn echo_hi() {
     assert_eq!(e["no_new_privs"], true);
     assert_eq!(e["id_map"]["mode"], "single");
     assert_eq!(e["id_map"]["uid"], user().uid);
-    assert_eq!(e["network"], "none (loopback only)");
+    assert_eq!(e["network"], serde_json::json!({"mode": "none", "interfaces": ["lo"], "host_loopback": false}));
 }
 
 #[test]
