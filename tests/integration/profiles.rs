@@ -24,6 +24,8 @@ fn ci_builds_with_cc_make_git_and_venv() {
     s.write("Makefile", "app: main.c\n\tcc -O2 -o app main.c\n");
     let script = "make -s && ./app && git init -q repo && cd repo && git -c user.email=a@b -c user.name=ci commit -q --allow-empty -m init && git log --format=%s && cd .. && python3 -m venv venv && ./venv/bin/python -c 'import sys; print(sys.prefix.endswith(\"venv\"))'";
     let r = run_in(&s, &["--profile", "ci", "--", "sh", "-c", script]);
+    assert_eq!(r.v()["enforced"]["network"]["host_loopback"], false);
+    assert!(["pasta", "slirp4netns"].contains(&r.v()["enforced"]["network"]["mode"].as_str().unwrap()), "{}", r.v()["enforced"]["network"]);
     assert_eq!(r.stdout(), "built 42\ninit\nTrue\n", "{}", r.stderr());
     assert_eq!(r.status(), "OK");
     assert!(s.join("app").exists() && s.join("venv/bin/python").exists());
