@@ -11,7 +11,8 @@ use std::path::PathBuf;
 const EXIT_CODES: &str = "\
 Exit status of `ward run`:
   N        the program's own exit status
-  128+N    the program was killed by signal N
+  128+N    the program was killed by signal N (also when ward killed it for a limit:
+           137 = SIGKILL for TLE/WLE, 159 = SIGSYS for SYS; the verdict's status tells which)
   125      ward failed before the program started (the reason is on stderr)
   126      the program was found but could not be executed
   127      the program was not found inside the sandbox
@@ -94,7 +95,7 @@ pub struct RunArgs {
     /// Working directory inside [default: the work dir, else /].
     #[arg(long, value_name = "DIR", help_heading = "Tree")]
     pub chdir: Option<PathBuf>,
-    /// Size of /tmp and /dev/shm [default: 64M].
+    /// Size of /tmp and /dev/shm [default: the profile's; 64M].
     #[arg(long, value_name = "SIZE", help_heading = "Tree")]
     pub tmp_size: Option<String>,
     /// Mount a private /dev/pts and /dev/ptmx (for programs that open pseudo-terminals).
@@ -111,7 +112,7 @@ pub struct RunArgs {
     /// are 0 inside and the range is 1..=COUNT.
     #[arg(long, help_heading = "Identity")]
     pub map_ranges: bool,
-    /// Host name inside [default: ward].
+    /// Host name inside [default: the profile's; ward].
     #[arg(long, value_name = "NAME", help_heading = "Identity")]
     pub hostname: Option<String>,
 
@@ -123,6 +124,19 @@ pub struct RunArgs {
     #[arg(long, short = 'E', value_name = "VAR[=VALUE]", action = clap::ArgAction::Append, help_heading = "Environment")]
     pub env: Vec<String>,
 
+    /// CPU time limit of the whole run in seconds (all processes together): verdict TLE.
+    #[arg(long, value_name = "SECONDS", help_heading = "Limits")]
+    pub time: Option<f64>,
+    /// Wall-clock limit in seconds: the run is killed then, verdict WLE.
+    #[arg(long, value_name = "SECONDS", help_heading = "Limits")]
+    pub wall_time: Option<f64>,
+    /// Grace after --time before the run is killed; the verdict is still judged against --time.
+    #[arg(long, value_name = "SECONDS", help_heading = "Limits")]
+    pub extra_time: Option<f64>,
+    /// Refuse to run unless whole-run limits can use a delegated cgroup v2 subtree (this
+    /// version never can: it refuses, naming why).
+    #[arg(long, help_heading = "Limits")]
+    pub require_cgroup: bool,
     /// RLIMIT_AS for the program (bytes, K/M/G suffixes, or unlimited).
     #[arg(long, value_name = "SIZE", help_heading = "Limits")]
     pub rlimit_as: Option<String>,
@@ -335,6 +349,10 @@ impl RunArgs {
             sc.on_deny = if a == "kill" { OnDeny::Kill } else { OnDeny::Errno };
         }
         sc.log_denied |= self.log_denied;
+        o.time = self.time.or(o.time);
+        o.wall_time = self.wall_time.or(o.wall_time);
+        o.extra_time = self.extra_time.or(o.extra_time);
+        o.require_cgroup |= self.require_cgroup;
         if let Some(m) = &self.net {
             o.net.mode = crate::net::NetMode::parse(m)?;
         }

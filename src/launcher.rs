@@ -41,6 +41,8 @@ pub struct Outcome {
     pub blocked: Vec<crate::seccomp::Blocked>,
     /// The sandbox was killed for a denied call (kill-on-deny).
     pub killed_for_syscall: bool,
+    /// The launcher killed the sandbox for this limit.
+    pub limit_hit: Option<crate::limits::Hit>,
 }
 
 pub fn assert_single_threaded() -> Result<()> {
@@ -170,12 +172,14 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
     let mut sock_open = true;
     let mut listener: Option<OwnedFd> = None;
     let mut supervisor = crate::seccomp::Supervisor::default();
+    let mut watch = crate::limits::Watch::new(policy.limits);
+    let mut started_at: Option<std::time::Instant> = None;
     let handle = |m: Msg, report: &mut Option<crate::sync::ExitReport>, failed: &mut Option<Error>| match m {
         Msg::Exited(r) => *report = Some(r),
         Msg::Failed { stage, errno, what } => {
             failed.get_or_insert_with(|| child_error(stage, errno, what.as_str()));
         }
-        Msg::Go | Msg::Listener | Msg::NetReady => {}
+        Msg::Go | Msg::Listener | Msg::NetReady | Msg::Started => {}
     };
     let init_status = loop {
         let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
@@ -187,9 +191,18 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
             fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
             fds.len() - 1
         });
-        match poll(&mut fds, PollTimeout::NONE) {
-            Ok(_) | Err(Errno::EINTR) => {}
+        let timeout = match watch.timeout() {
+            Some(d) => PollTimeout::try_from(d).unwrap_or(PollTimeout::MAX),
+            None => PollTimeout::NONE,
+        };
+        let n = match poll(&mut fds, timeout) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => 1,
             Err(e) => return Err(abort(Error::sys("poll", e))),
+        };
+        if n == 0 && watch.hit.is_none() && watch.check(init).is_some() {
+            // A limit is reached: the whole sandbox goes (init's death kills the namespace).
+            let _ = kill(init, Signal::SIGKILL);
         }
         let ready = |i: Option<usize>| i.and_then(|i| fds[i].revents()).unwrap_or(PollFlags::empty());
         let (sock_ev, listener_ev) = (ready(sock_at), ready(listener_at));
@@ -197,6 +210,10 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
         if !sock_ev.is_empty() {
             match recv_msg_fd(parent_sock.as_fd(), true) {
                 Ok(Some((Msg::Listener, Some(fd)))) => listener = Some(fd),
+                Ok(Some((Msg::Started, _))) => {
+                    watch.start();
+                    started_at.get_or_insert_with(std::time::Instant::now);
+                }
                 Ok(Some((m, _))) => handle(m, &mut report, &mut failed),
                 Ok(None) => sock_open = false,
                 Err(Errno::EAGAIN) => {}
@@ -241,16 +258,36 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
     let enforced = Some(Enforced { network: net_info, ..Enforced::from_policy(policy) });
     let blocked = std::mem::take(&mut supervisor.blocked);
     let killed_for_syscall = supervisor.killed;
+    let limit_hit = watch.hit;
+    if limit_hit.is_some() && report.is_none() {
+        // Killed by the launcher: init never reported; its rusage covers every process it
+        // (or the kernel, tearing the namespace down) reaped.
+        // When the kernel tears the namespace down, the processes it kills are not all
+        // accounted to init: the CPU time is the larger of init's rusage and the last sample.
+        let (_, ru) = init_status;
+        let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+        let (utime, stime) = (us(ru.ru_utime), us(ru.ru_stime));
+        let sampled = (watch.max_sampled_cpu * 1e6) as u64;
+        report = Some(crate::sync::ExitReport {
+            wait_status: libc::SIGKILL,
+            wall_ns: started_at.map(|t| t.elapsed().as_nanos() as u64).unwrap_or(0),
+            utime_us: utime.max(sampled.saturating_sub(stime)),
+            stime_us: stime,
+            maxrss_kib: ru.ru_maxrss as u64,
+            nvcsw: ru.ru_nvcsw as u64,
+            nivcsw: ru.ru_nivcsw as u64,
+        });
+    }
     if let Some(e) = failed {
-        return Ok(Outcome { ending: Ending::NotStarted(e), enforced: None, blocked, killed_for_syscall });
+        return Ok(Outcome { ending: Ending::NotStarted(e), enforced: None, blocked, killed_for_syscall, limit_hit });
     }
     if killed_for_syscall {
         // init died with the sandbox: there is no report, only the denied call.
         let r = report.unwrap_or(crate::sync::ExitReport { wait_status: libc::SIGSYS, ..Default::default() });
-        return Ok(Outcome { ending: Ending::Ran(r), enforced, blocked, killed_for_syscall });
+        return Ok(Outcome { ending: Ending::Ran(r), enforced, blocked, killed_for_syscall, limit_hit });
     }
     match report {
-        Some(r) => Ok(Outcome { ending: Ending::Ran(r), enforced, blocked, killed_for_syscall }),
+        Some(r) => Ok(Outcome { ending: Ending::Ran(r), enforced, blocked, killed_for_syscall, limit_hit }),
         None => {
             let (status, _) = init_status;
             let what = if libc::WIFSIGNALED(status) {
@@ -258,7 +295,7 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
             } else {
                 format!("the sandbox's init exited with status {} without a report", libc::WEXITSTATUS(status))
             };
-            Ok(Outcome { ending: Ending::NotStarted(Error::host(what, "")), enforced: None, blocked, killed_for_syscall })
+            Ok(Outcome { ending: Ending::NotStarted(Error::host(what, "")), enforced: None, blocked, killed_for_syscall, limit_hit })
         }
     }
 }

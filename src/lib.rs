@@ -46,6 +46,7 @@ pub mod fuzzing;
 pub mod idmap;
 pub mod landlock;
 pub mod launcher;
+pub mod limits;
 pub mod net;
 pub mod policy;
 pub mod probe;
@@ -139,7 +140,9 @@ impl Sandbox {
         let host = policy::Host::gather_for(self.opts.map_ranges, self.opts.net.mode != net::NetMode::None).map_err(|e| Error::io("read the current directory", e))?;
         let policy = Policy::build(&self.opts, &host, &policy::RealFs)?;
         let outcome = launcher::run(&policy)?;
-        Ok(Verdict::new(&outcome.ending, outcome.enforced).with_blocked(outcome.blocked, outcome.killed_for_syscall))
+        Ok(Verdict::new(&outcome.ending, outcome.enforced)
+            .with_blocked(outcome.blocked, outcome.killed_for_syscall)
+            .with_limits(&policy.limits, outcome.limit_hit))
     }
 }
 

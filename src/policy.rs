@@ -159,6 +159,12 @@ pub struct Options {
     pub seccomp: SeccompOptions,
     pub landlock: LandlockOptions,
     pub net: NetOptions,
+    /// `--time`, `--wall-time`, `--extra-time` (seconds).
+    pub time: Option<f64>,
+    pub wall_time: Option<f64>,
+    pub extra_time: Option<f64>,
+    /// Refuse to run without a delegated cgroup v2 subtree.
+    pub require_cgroup: bool,
 }
 
 /// Facts about the caller and the host that a policy depends on (gathered by
@@ -190,6 +196,8 @@ pub struct Host {
     pub slirp4netns: Option<PathBuf>,
     pub pasta: Option<PathBuf>,
     pub gateway: Option<std::net::IpAddr>,
+    /// Why this host gives ward no cgroup (None: unknown).
+    pub cgroup_unavailable: Option<String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -271,6 +279,9 @@ pub struct Policy {
     pub workdir: Option<(PathBuf, WorkdirMode)>,
     pub seccomp: Option<SeccompPolicy>,
     pub net: Option<crate::net::NetPolicy>,
+    pub limits: crate::limits::TimeLimits,
+    /// Why no cgroup is used (this version always falls back to rlimits and sampling).
+    pub cgroup_unavailable: String,
     /// Where the compiled filter is cached.
     pub cache_dir: Option<PathBuf>,
     pub landlock: LandlockState,
@@ -372,6 +383,14 @@ impl Policy {
         }
 
         let net = build_net(&o.net, host)?;
+        let limits = crate::limits::TimeLimits::new(o.time, o.wall_time, o.extra_time)?;
+        let cgroup_unavailable = host.cgroup_unavailable.clone().unwrap_or_else(|| "not implemented in this version".into());
+        if o.require_cgroup {
+            return Err(Error::host(
+                format!("--require-cgroup: no cgroup can be used: {cgroup_unavailable}"),
+                "run where a delegated cgroup v2 subtree exists (systemd-run --user --scope -p Delegate=yes), or drop --require-cgroup to use rlimits and sampling",
+            ));
+        }
         let mut tree = base_tree(host, &ids, &hostname, tmp_size, o.dev_pts);
         if let Some(n) = &net {
             tree.push(MountOp::File { dst: PathBuf::from("/etc/resolv.conf"), contents: format!("nameserver {}\n", n.dns).into_bytes() });
@@ -441,6 +460,8 @@ impl Policy {
         Ok(Policy {
             seccomp,
             net,
+            limits,
+            cgroup_unavailable,
             cache_dir: host.cache_dir.clone(),
             landlock,
             argv,
@@ -810,6 +831,7 @@ mod tests {
             slirp4netns: Some("/usr/bin/slirp4netns".into()),
             pasta: None,
             gateway: None,
+            cgroup_unavailable: Some("test host".into()),
         }
     }
 

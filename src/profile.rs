@@ -377,12 +377,16 @@ impl Profile {
                 o.rlimits.push((l, parse_limit(k, v)?));
             }
         }
-        if self.limits != Limits::default() {
+        let l = &self.limits;
+        if l.mem.is_some() || l.procs.is_some() || l.cpus.is_some() || l.output.is_some() {
             return Err(Error::invalid(
-                "profile key limits: whole-tree cgroup limits are not supported by this version of ward",
-                "remove the [limits] keys, or use process.rlimits (per process)",
+                "profile key limits.mem/procs/cpus/output: these need cgroups, which this version of ward does not use",
+                "remove them, or use process.rlimits (per process); limits.time, wall_time and extra_time work",
             ));
         }
+        o.time = l.time;
+        o.wall_time = l.wall_time;
+        o.extra_time = l.extra_time;
         o.net = crate::policy::NetOptions {
             mode: crate::net::NetMode::parse(self.network.mode.as_deref().unwrap_or("none")).map_err(|e| key("network.mode", e))?,
             allow_host_loopback: self.network.allow_host_loopback.unwrap_or(false),
@@ -445,7 +449,9 @@ mod tests {
     #[test]
     fn impossible_requests_are_refused() {
         let p = Profile::parse("x", "[limits]\nmem = \"1G\"\n").unwrap();
-        assert!(p.to_options(None).unwrap_err().to_string().contains("cgroup limits are not supported"));
+        assert!(p.to_options(None).unwrap_err().to_string().contains("need cgroups"));
+        let p = Profile::parse("x", "[limits]\ntime = 1.5\nwall_time = 3.0\n").unwrap();
+        assert_eq!(p.to_options(None).unwrap().time, Some(1.5));
         let p = Profile::parse("x", "[network]\nmode = \"carrier-pigeon\"\n").unwrap();
         assert!(p.to_options(None).unwrap_err().to_string().contains("network.mode"));
         assert!(Profile::load("nope").unwrap_err().to_string().contains("no such built-in profile"));

@@ -155,6 +155,8 @@ pub enum Msg {
     Listener,
     /// parent -> init: the networking helper has configured the interface.
     NetReady,
+    /// init -> parent: the program's process exists (its clock starts).
+    Started,
 }
 
 const MSG_LEN: usize = 4 + 4 + 4 + 2 + NOTE_LEN + 8 * 7;
@@ -173,6 +175,7 @@ impl Msg {
             }
             Msg::Listener => w.u32(4),
             Msg::NetReady => w.u32(5),
+            Msg::Started => w.u32(6),
             Msg::Exited(r) => {
                 w.u32(3);
                 for v in [
@@ -220,6 +223,7 @@ impl Msg {
             }
             4 => Some(Msg::Listener),
             5 => Some(Msg::NetReady),
+            6 => Some(Msg::Started),
             _ => None,
         }
     }

@@ -63,6 +63,8 @@ pub struct Enforced {
     pub seccomp: serde_json::Value,
     pub cgroup: String,
     pub network: serde_json::Value,
+    /// Time limits and how they were enforced.
+    pub limits: serde_json::Value,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -127,7 +129,17 @@ impl Enforced {
             new_session: p.new_session,
             landlock: landlock_info(&p.landlock),
             seccomp: serde_json::Value::Null,
-            cgroup: "unavailable (not implemented in this version; cpu time and peak memory come from rusage)".into(),
+            cgroup: format!("unavailable ({}); cpu time and peak memory come from rusage", p.cgroup_unavailable),
+            limits: if p.limits.is_empty() {
+                serde_json::json!({})
+            } else {
+                serde_json::json!({
+                    "time": p.limits.time,
+                    "wall_time": p.limits.wall_time,
+                    "extra_time": p.limits.extra_time,
+                    "enforced_by": "the launcher, sampling the sandbox's processes (approximate: no cgroup; killed at time + extra_time, judged against time)",
+                })
+            },
             network: crate::net::info(p.net.as_ref(), None),
         }
     }
@@ -221,6 +233,26 @@ impl Verdict {
             }
         }
         v
+    }
+
+    /// Judge the run against its time limits (TLE before WLE; never over XX or SYS).
+    pub fn with_limits(mut self, l: &crate::limits::TimeLimits, hit: Option<crate::limits::Hit>) -> Verdict {
+        use crate::limits::Hit;
+        if matches!(self.status, Status::XX | Status::SYS) {
+            return self;
+        }
+        let over_time = l.time.is_some_and(|t| self.cpu_time_ms / 1000.0 > t) || hit == Some(Hit::Time);
+        let over_wall = l.wall_time.is_some_and(|w| self.wall_time_ms / 1000.0 > w) || hit == Some(Hit::WallTime);
+        if over_time {
+            self.status = Status::TLE;
+            self.limit_hit = Some("time");
+            self.message = "Time limit exceeded".into();
+        } else if over_wall {
+            self.status = Status::WLE;
+            self.limit_hit = Some("wall-time");
+            self.message = "Time limit exceeded (wall clock)".into();
+        }
+        self
     }
 
     /// Add what the seccomp supervisor saw; a kill-on-deny run becomes SYS.

@@ -59,6 +59,7 @@ pub fn supervise(plan: &Plan) -> ! {
             sys::exit_now(super::EXIT_SETUP_FAILED);
         }
     };
+    let _ = send_msg(plan.chan(), &Msg::Started);
     let sigfd = match SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC) {
         Ok(fd) => fd,
         Err(e) => {

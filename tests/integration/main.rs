@@ -9,6 +9,7 @@ mod common;
 mod isolation;
 mod landlock;
 mod lifecycle;
+mod limits;
 mod net;
 mod process;
 mod profiles;

@@ -1,0 +1,176 @@
+//! Whole-run time limits without cgroups (the fallback when no delegated cgroup v2 subtree
+//! is available, as on hybrid hosts): the launcher samples the CPU time of every process of
+//! the sandbox and kills the sandbox at `time + extra_time`; the wall clock is checked
+//! against `wall_time`. Verdicts are judged against `time` and `wall_time` from init's final
+//! accounting. Sampling is approximate (the reaped processes' CPU is counted in 10 ms clock
+//! ticks until the end), and the verdict says so.
+//!
+//! CPU time cannot grow faster than (CPUs × wall time), so the launcher sleeps until the
+//! earliest moment the limit could be reached, samples, and repeats: no busy polling.
+
+use crate::error::{Error, Result};
+use nix::unistd::Pid;
+use std::time::{Duration, Instant};
+
+/// Time limits of a run, validated.
+#[derive(Debug, Clone, Copy, PartialEq, Default, serde::Serialize)]
+pub struct TimeLimits {
+    /// CPU seconds of the whole tree; the verdict is TLE above it.
+    pub time: Option<f64>,
+    /// Wall-clock seconds; the verdict is WLE above it.
+    pub wall_time: Option<f64>,
+    /// Grace before killing for CPU time: killed at time + extra_time, judged against time.
+    pub extra_time: f64,
+}
+
+impl TimeLimits {
+    pub fn new(time: Option<f64>, wall_time: Option<f64>, extra_time: Option<f64>) -> Result<TimeLimits> {
+        for (what, v) in [("--time", time), ("--wall-time", wall_time), ("--extra-time", extra_time)] {
+            if let Some(v) = v {
+                if !v.is_finite() || !(0.0..=1e7).contains(&v) || (v == 0.0 && what != "--extra-time") {
+                    return Err(Error::invalid(format!("{what} {v}: not a usable number of seconds"), "give a positive number, e.g. 1.5"));
+                }
+            }
+        }
+        if extra_time.is_some() && time.is_none() {
+            return Err(Error::invalid("--extra-time without --time: there is no CPU limit to extend", "add --time SECONDS"));
+        }
+        Ok(TimeLimits { time, wall_time, extra_time: extra_time.unwrap_or(0.0) })
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.time.is_none() && self.wall_time.is_none()
+    }
+}
+
+fn ticks_per_second() -> f64 {
+    nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().map(|v| v as f64).filter(|v| *v > 0.0).unwrap_or(100.0)
+}
+
+/// CPU seconds used so far by the sandbox whose init is `init`: every live process below it
+/// (exact, from schedstat) plus everything init has reaped (cutime + cstime, in ticks).
+pub fn sandbox_cpu(init: Pid) -> f64 {
+    let mut total = 0.0;
+    if let Ok(stat) = std::fs::read_to_string(format!("/proc/{init}/stat")) {
+        if let Some(after) = stat.rsplit_once(')').map(|x| x.1) {
+            let f: Vec<&str> = after.split_whitespace().collect();
+            // fields 16 and 17 of stat (cutime, cstime) are 13 and 14 after the name
+            let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+            total += (t(13) + t(14)) / ticks_per_second();
+        }
+    }
+    let mut stack = vec![init];
+    let mut seen = 0usize;
+    while let Some(pid) = stack.pop() {
+        seen += 1;
+        if seen > 100_000 {
+            break;
+        }
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+        for t in tasks.flatten() {
+            let tid = t.file_name();
+            if let Ok(kids) = std::fs::read_to_string(t.path().join("children")) {
+                stack.extend(kids.split_whitespace().filter_map(|k| k.parse().ok()).map(Pid::from_raw));
+            }
+            if pid != init {
+                if let Ok(ss) = std::fs::read_to_string(format!("/proc/{pid}/task/{}/schedstat", tid.to_string_lossy())) {
+                    total += ss.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 1e9;
+                }
+            }
+        }
+    }
+    total
+}
+
+/// What ended the run early.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Hit {
+    Time,
+    WallTime,
+}
+
+/// The launcher's view of the limits during a run.
+#[derive(Debug)]
+pub struct Watch {
+    limits: TimeLimits,
+    cpus: f64,
+    started: Option<Instant>,
+    pub hit: Option<Hit>,
+    pub max_sampled_cpu: f64,
+}
+
+impl Watch {
+    pub fn new(limits: TimeLimits) -> Watch {
+        let cpus = nix::sched::sched_getaffinity(Pid::from_raw(0))
+            .map(|set| (0..nix::sched::CpuSet::count()).filter(|c| set.is_set(*c).unwrap_or(false)).count())
+            .unwrap_or(1)
+            .max(1) as f64;
+        Watch { limits, cpus, started: None, hit: None, max_sampled_cpu: 0.0 }
+    }
+
+    /// The program started now.
+    pub fn start(&mut self) {
+        self.started.get_or_insert_with(Instant::now);
+    }
+
+    /// How long the launcher may sleep before the next check (None: no limit to watch).
+    pub fn timeout(&self) -> Option<Duration> {
+        let started = self.started?;
+        let mut next: Option<f64> = None;
+        if let Some(w) = self.limits.wall_time {
+            next = Some(w - started.elapsed().as_secs_f64());
+        }
+        if let Some(t) = self.limits.time {
+            // CPU time grows at most `cpus` seconds per second of wall time.
+            let left = (t + self.limits.extra_time - self.max_sampled_cpu) / self.cpus;
+            next = Some(next.map_or(left, |n| n.min(left)));
+        }
+        next.map(|s| Duration::from_secs_f64(s.clamp(0.001, 3600.0)))
+    }
+
+    /// Check the limits now; returns the limit to kill for, if one was reached.
+    pub fn check(&mut self, init: Pid) -> Option<Hit> {
+        let started = self.started?;
+        if let Some(w) = self.limits.wall_time {
+            if started.elapsed().as_secs_f64() >= w {
+                self.hit = Some(Hit::WallTime);
+                return self.hit;
+            }
+        }
+        if let Some(t) = self.limits.time {
+            self.max_sampled_cpu = self.max_sampled_cpu.max(sandbox_cpu(init));
+            if self.max_sampled_cpu >= t + self.limits.extra_time {
+                self.hit = Some(Hit::Time);
+                return self.hit;
+            }
+        }
+        None
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn validation() {
+        assert!(TimeLimits::new(Some(0.0), None, None).is_err());
+        assert!(TimeLimits::new(Some(f64::NAN), None, None).is_err());
+        assert!(TimeLimits::new(None, Some(-1.0), None).is_err());
+        assert!(TimeLimits::new(None, None, Some(0.5)).unwrap_err().to_string().contains("--extra-time without --time"));
+        let l = TimeLimits::new(Some(1.0), Some(2.0), Some(0.5)).unwrap();
+        assert_eq!((l.time, l.wall_time, l.extra_time), (Some(1.0), Some(2.0), 0.5));
+    }
+
+    #[test]
+    fn sleeps_until_the_limit_could_be_reached() {
+        let mut w = Watch::new(TimeLimits::new(Some(2.0), None, Some(0.0)).unwrap());
+        assert_eq!(w.timeout(), None); // not started
+        w.cpus = 2.0;
+        w.start();
+        let t = w.timeout().unwrap().as_secs_f64();
+        assert!((0.99..=1.0).contains(&t), "{t}");
+        w.max_sampled_cpu = 1.5;
+        assert!((w.timeout().unwrap().as_secs_f64() - 0.25).abs() < 0.01);
+    }
+}

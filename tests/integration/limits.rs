@@ -1,0 +1,79 @@
+//! Whole-run time limits in the fallback path (no delegated cgroup on this host): TLE, WLE,
+//! extra time, and --require-cgroup refusing.
+
+use crate::common::*;
+
+const BURN: &str = "while :; do :; done";
+
+#[test]
+fn cpu_limit_gives_tle() {
+    let s = Scratch::new();
+    let r = run_in(&s, &["--time", "1", "--", "sh", "-c", BURN]);
+    assert_eq!(r.status(), "TLE", "{}", r.stderr());
+    assert_eq!(r.code(), 128 + 9);
+    assert_eq!(r.v()["limit_hit"], "time");
+    assert_eq!(r.v()["message"], "Time limit exceeded");
+    let cpu = r.v()["cpu_time_ms"].as_f64().unwrap();
+    assert!((1000.0..1150.0).contains(&cpu), "cpu {cpu}");
+    assert!(r.v()["enforced"]["cgroup"].as_str().unwrap().starts_with("unavailable ("));
+    assert!(r.v()["enforced"]["limits"]["enforced_by"].as_str().unwrap().contains("approximate"));
+}
+
+#[test]
+fn cpu_limit_counts_the_whole_tree() {
+    let s = Scratch::new();
+    let r = run_in(&s, &["--time", "1", "--", "sh", "-c", &format!("({BURN}) & ({BURN}) & wait")]);
+    assert_eq!(r.status(), "TLE");
+    let (cpu, wall) = (r.v()["cpu_time_ms"].as_f64().unwrap(), r.v()["wall_time_ms"].as_f64().unwrap());
+    // killed on the total: per-process accounting would have let them burn ~2 s together
+    assert!((1000.0..1500.0).contains(&cpu), "cpu {cpu} (wall {wall})");
+    assert!(pids_matching("sh -c (while").is_empty());
+}
+
+#[test]
+fn wall_limit_gives_wle() {
+    let s = Scratch::new();
+    let r = run_in(&s, &["--wall-time", "0.5", "--", "sleep", "30"]);
+    assert_eq!(r.status(), "WLE");
+    assert_eq!(r.v()["limit_hit"], "wall-time");
+    assert_eq!(r.v()["message"], "Time limit exceeded (wall clock)");
+    let wall = r.v()["wall_time_ms"].as_f64().unwrap();
+    assert!((500.0..700.0).contains(&wall), "wall {wall}");
+    assert!(pids_matching("sleep 30").is_empty());
+}
+
+#[test]
+fn extra_time_kills_later_but_judges_against_time() {
+    let s = Scratch::new();
+    // about 0.3-0.6 s of CPU: over --time 0.2, under --time 0.2 + --extra-time 2
+    let r = run_in(&s, &["--time", "0.2", "--extra-time", "2", "--", "sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo finished"]);
+    assert_eq!(r.stdout(), "finished\n", "it must not be killed: {}", r.stderr());
+    assert_eq!(r.status(), "TLE");
+    assert_eq!(r.v()["exit_code"], 0);
+    // and within the limit it is OK
+    let r = run_in(&s, &["--time", "5", "--wall-time", "5", "--", "true"]);
+    assert_eq!(r.status(), "OK");
+}
+
+#[test]
+fn require_cgroup_refuses_here() {
+    let s = Scratch::new();
+    let r = run_in(&s, &["--require-cgroup", "--", "touch", "ran"]);
+    assert_eq!(r.code(), 125);
+    assert!(r.stderr().contains("--require-cgroup: no cgroup can be used: cgroup v2 is not mounted"), "{}", r.stderr());
+    assert!(!s.join("ran").exists());
+}
+
+#[test]
+fn bad_limits_are_refused() {
+    let s = Scratch::new();
+    for (args, msg) in [
+        (&["--time", "0", "--", "true"][..], "--time 0: not a usable number of seconds"),
+        (&["--wall-time=-1", "--", "true"][..], "--wall-time -1: not a usable number"),
+        (&["--extra-time", "1", "--", "true"][..], "--extra-time without --time"),
+    ] {
+        let r = run_in(&s, args);
+        assert_eq!(r.code(), 125, "{args:?}");
+        assert!(r.stderr().contains(msg), "{args:?}: {}", r.stderr());
+    }
+}
