@@ -66,11 +66,18 @@ fn open_stdio(p: &Policy) -> Result<[Option<File>; 3]> {
             .open(path)
             .map_err(|e| Error::invalid(format!("{what} {}: {e}", path.display()), "check that the directory exists and that you can write there"))
     };
-    Ok([
-        p.stdin.as_deref().map(open_in).transpose()?,
-        p.stdout.as_deref().map(|x| open_out("--stdout", x)).transpose()?,
-        p.stderr.as_deref().map(|x| open_out("--stderr", x)).transpose()?,
-    ])
+    let stdout = p.stdout.as_deref().map(|x| open_out("--stdout", x)).transpose()?;
+    let stderr = if p.stderr_to_stdout {
+        // the same open file as stdout (one offset), or the launcher's own stdout
+        let dup = match &stdout {
+            Some(f) => f.try_clone(),
+            None => std::io::stdout().as_fd().try_clone_to_owned().map(File::from),
+        };
+        Some(dup.map_err(|e| Error::io("duplicate stdout for stderr", e))?)
+    } else {
+        p.stderr.as_deref().map(|x| open_out("--stderr", x)).transpose()?
+    };
+    Ok([p.stdin.as_deref().map(open_in).transpose()?, stdout, stderr])
 }
 
 fn userns_error(errno: Errno) -> Error {

@@ -44,6 +44,7 @@ pub mod child;
 pub mod error;
 pub mod fuzzing;
 pub mod idmap;
+pub mod isolate;
 pub mod landlock;
 pub mod launcher;
 pub mod limits;

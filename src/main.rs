@@ -12,6 +12,15 @@ fn main() {
 }
 
 fn real_main() -> i32 {
+    // isolate's command line: invoked as `isolate` (a symlink) or as `ward isolate ...`
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let invoked_as = args.first().and_then(|a| std::path::Path::new(a).file_name()).map(|n| n.to_os_string());
+    if invoked_as.as_deref() == Some(std::ffi::OsStr::new("isolate")) {
+        return ward::isolate::main(&args[1..]);
+    }
+    if args.get(1).map(|a| a == "isolate").unwrap_or(false) {
+        return ward::isolate::main(&args[2..]);
+    }
     let matches = match Cli::command().try_get_matches() {
         Ok(m) => m,
         Err(e) => {

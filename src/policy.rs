@@ -165,6 +165,8 @@ pub struct Options {
     pub extra_time: Option<f64>,
     /// Refuse to run without a delegated cgroup v2 subtree.
     pub require_cgroup: bool,
+    /// The program's stderr goes where its stdout goes.
+    pub stderr_to_stdout: bool,
 }
 
 /// Facts about the caller and the host that a policy depends on (gathered by
@@ -275,6 +277,7 @@ pub struct Policy {
     pub stdin: Option<PathBuf>,
     pub stdout: Option<PathBuf>,
     pub stderr: Option<PathBuf>,
+    pub stderr_to_stdout: bool,
     /// The work directory bound inside, if any, and how.
     pub workdir: Option<(PathBuf, WorkdirMode)>,
     pub seccomp: Option<SeccompPolicy>,
@@ -476,6 +479,7 @@ impl Policy {
             stdin: o.stdin.clone(),
             stdout: o.stdout.clone(),
             stderr: o.stderr.clone(),
+            stderr_to_stdout: o.stderr_to_stdout,
             workdir,
         })
     }
