@@ -299,8 +299,14 @@ fn options(a: &Args, boxdir: &Path) -> Result<Options> {
 /// isolate's meta file for a verdict.
 pub fn meta(v: &Verdict) -> String {
     let mut m = format!("time:{:.3}\ntime-wall:{:.3}\nmax-rss:{}\ncsw-voluntary:{}\ncsw-forced:{}\n", v.cpu_time_ms / 1000.0, v.wall_time_ms / 1000.0, v.max_rss_kib, v.csw_voluntary, v.csw_forced);
-    let killed = matches!(v.status, Status::TLE | Status::WLE | Status::SYS | Status::MLE);
-    if let Some(c) = v.exit_code.filter(|_| !killed) {
+    // killed by the sandbox: a limit or a denied call ended it (a TLE judged after a normal
+    // exit, within --extra-time, was not killed)
+    let killed = match v.status {
+        Status::TLE | Status::WLE | Status::MLE => v.exit_code.is_none(),
+        Status::SYS => true,
+        _ => false,
+    };
+    if let Some(c) = v.exit_code {
         m.push_str(&format!("exitcode:{c}\n"));
     }
     if let Some(s) = v.signal.filter(|_| !matches!(v.status, Status::TLE | Status::WLE)) {

@@ -7,6 +7,7 @@ mod bad_input;
 mod check;
 mod common;
 mod isolation;
+mod isolate;
 mod landlock;
 mod lifecycle;
 mod limits;

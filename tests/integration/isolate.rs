@@ -1,0 +1,194 @@
+//! The isolate front end, driven the way Judge0 and CMS drive isolate (flags copied from
+//! their source), as an unprivileged user. Box roots are per test.
+
+use crate::common::*;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+struct Iso {
+    s: Scratch,
+    bin: PathBuf,
+}
+
+impl Iso {
+    fn new() -> Iso {
+        let s = Scratch::new();
+        let bin = s.join("isolate");
+        std::os::unix::fs::symlink(ward_bin(), &bin).unwrap();
+        s.mkdir("root");
+        Iso { s, bin }
+    }
+    fn cmd(&self, args: &[&str]) -> std::process::Output {
+        let mut c = as_user(&self.bin, args);
+        c.current_dir(self.s.path()).env("WARD_ISOLATE_ROOT", self.s.join("root"));
+        c.output().unwrap()
+    }
+    fn init(&self, id: u32) -> PathBuf {
+        let out = self.cmd(&["-b", &id.to_string(), "--init"]);
+        assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+        PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+    }
+}
+
+fn meta(p: &Path) -> BTreeMap<String, String> {
+    std::fs::read_to_string(p).unwrap().lines().filter_map(|l| l.split_once(':')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+}
+
+/// Judge0's run command (app/jobs/isolate_job.rb), without --cg.
+#[allow(clippy::too_many_arguments)] // mirrors the grader's command line
+fn judge0_run(iso: &Iso, id: u32, workdir: &Path, t: &str, x: &str, w: &str, mem: &str, cmd: &[&str]) -> (i32, BTreeMap<String, String>, String) {
+    let b = workdir.join("box");
+    let meta_path = b.join("meta.txt");
+    let ids = id.to_string();
+    let home = format!("HOME={}", workdir.display());
+    let mut args = vec!["-b", &ids, "-i", "stdin.txt", "-o", "stdout.txt", "-r", "stderr.txt", "-M", meta_path.to_str().unwrap(), "-t", t, "-x", x, "-w", w, "-k", "64000", "-p60", "-m", mem, "-f", "1024", "-E", &home, "-d", "/etc:noexec", "--run", "--"];
+    args.extend(cmd);
+    let out = iso.cmd(&args);
+    (out.status.code().unwrap_or(-1), meta(&meta_path), String::from_utf8_lossy(&out.stderr).into_owned())
+}
+
+fn c_program(dir: &Path, name: &str, src: &str) {
+    std::fs::write(dir.join(format!("{name}.c")), src).unwrap();
+    let st = std::process::Command::new("gcc").args(["-O2", "-o"]).arg(dir.join(name)).arg(dir.join(format!("{name}.c"))).status().unwrap();
+    assert!(st.success());
+    chown_user(&dir.join(name));
+}
+
+#[test]
+fn judge0_sequence() {
+    let iso = Iso::new();
+    let w = iso.init(11);
+    let b = w.join("box");
+    assert!(b.is_dir() && w.starts_with(iso.s.join("root")));
+    c_program(&b, "sum", "#include <stdio.h>\nint main(){long a,b;scanf(\"%ld %ld\",&a,&b);printf(\"%ld\\n\",a+b);return 0;}");
+    c_program(&b, "re", "int main(){return 3;}");
+    c_program(&b, "segv", "int main(){volatile int *p=0; return *p;}");
+    c_program(&b, "spin", "int main(){for(;;);}");
+    c_program(&b, "sleepy", "#include <unistd.h>\nint main(){sleep(30);return 0;}");
+    c_program(&b, "hog", "#include <stdlib.h>\n#include <string.h>\n#include <stdio.h>\nint main(){char*p=malloc(400<<20); if(!p){puts(\"nomem\");return 1;} memset(p,1,400<<20); return 0;}");
+    c_program(&b, "peek", "#include <stdio.h>\nint main(){FILE*f=fopen(\"/root/.bashrc\",\"r\"); FILE*g=fopen(\"/home\",\"r\"); printf(\"%d %d\\n\", f!=0, g!=0); return 0;}");
+    std::fs::write(b.join("stdin.txt"), "2 40\n").unwrap();
+    chown_user(&b.join("stdin.txt"));
+
+    let (code, m, err) = judge0_run(&iso, 11, &w, "5", "1", "10", "128000", &["./sum"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.starts_with("OK ("), "{err}");
+    assert_eq!(std::fs::read_to_string(b.join("stdout.txt")).unwrap(), "42\n");
+    assert_eq!(m.get("exitcode").map(String::as_str), Some("0"));
+    assert!(!m.contains_key("status"));
+    assert!(m["time"].parse::<f64>().unwrap() < 1.0 && m.contains_key("time-wall") && m.contains_key("max-rss"));
+
+    let (code, m, _) = judge0_run(&iso, 11, &w, "5", "1", "10", "128000", &["./re"]);
+    assert_eq!((code, m["status"].as_str(), m["exitcode"].as_str()), (1, "RE", "3"));
+    assert_eq!(m["message"], "Exited with error status 3");
+
+    let (code, m, _) = judge0_run(&iso, 11, &w, "5", "1", "10", "128000", &["./segv"]);
+    assert_eq!((code, m["status"].as_str(), m["exitsig"].as_str()), (1, "SG", "11"));
+    assert_eq!(m["message"], "Caught fatal signal 11");
+
+    let (code, m, err) = judge0_run(&iso, 11, &w, "0.5", "0.2", "10", "128000", &["./spin"]);
+    assert_eq!((code, m["status"].as_str(), m["killed"].as_str()), (1, "TO", "1"), "{err}");
+    assert_eq!(m["message"], "Time limit exceeded");
+    let t: f64 = m["time"].parse().unwrap();
+    assert!((0.69..0.85).contains(&t), "killed at time + extra: {t}");
+
+    let (code, m, _) = judge0_run(&iso, 11, &w, "5", "1", "0.5", "128000", &["./sleepy"]);
+    assert_eq!((code, m["status"].as_str()), (1, "TO"));
+    assert_eq!(m["message"], "Time limit exceeded (wall clock)");
+
+    // -m is RLIMIT_AS without --cg: the allocation fails
+    let (code, m, _) = judge0_run(&iso, 11, &w, "5", "1", "10", "65536", &["./hog"]);
+    assert_eq!((code, m["status"].as_str()), (1, "RE"));
+    assert_eq!(std::fs::read_to_string(b.join("stdout.txt")).unwrap(), "nomem\n");
+
+    let (code, _, _) = judge0_run(&iso, 11, &w, "5", "1", "10", "128000", &["./peek"]);
+    assert_eq!(code, 0);
+    assert_eq!(std::fs::read_to_string(b.join("stdout.txt")).unwrap(), "0 0\n", "host files outside the box must be out of reach");
+
+    let (code, m, err) = judge0_run(&iso, 11, &w, "5", "1", "10", "128000", &["./nothere"]);
+    assert_eq!((code, m["status"].as_str()), (2, "XX"));
+    assert_eq!(m["message"], "execve(\"./nothere\"): No such file or directory");
+    assert!(err.contains("execve(\"./nothere\"): No such file or directory"));
+
+    // files the program made are the grader's: readable and removable
+    use std::os::unix::fs::MetadataExt;
+    assert_eq!(std::fs::metadata(b.join("stdout.txt")).unwrap().uid(), user().uid);
+    let out = iso.cmd(&["-b", "11", "--cleanup"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(!w.exists());
+}
+
+#[test]
+fn extra_time_is_judged_against_time() {
+    let iso = Iso::new();
+    let w = iso.init(12);
+    let b = w.join("box");
+    c_program(&b, "burn", "#include <time.h>\n#include <stdio.h>\nint main(){while(clock() < CLOCKS_PER_SEC/3);puts(\"done\");return 0;}");
+    std::fs::write(b.join("stdin.txt"), "").unwrap();
+    let (code, m, _) = judge0_run(&iso, 12, &w, "0.1", "2", "10", "128000", &["./burn"]);
+    assert_eq!(std::fs::read_to_string(b.join("stdout.txt")).unwrap(), "done\n", "it must run to the end");
+    assert_eq!((code, m["status"].as_str()), (1, "TO"));
+    assert!(!m.contains_key("killed"));
+}
+
+#[test]
+fn cms_style_flags_and_cg() {
+    let iso = Iso::new();
+    let w = iso.init(13);
+    let b = w.join("box");
+    let meta_path = b.join("run.log");
+    // CMS uses long options with '=' (cms/grading/Sandbox.py)
+    let out = iso.cmd(&[
+        "--box-id=13", "--dir=/etc", "--chdir=/box", "--env=PATH=/usr/bin:/bin", "--fsize=1024", "--stdout=out.txt", "--stderr-to-stdout",
+        &format!("--meta={}", meta_path.display()), "--time=2", "--wall-time=4", "--extra-time=0.5", "--processes=8", "--run", "--", "/bin/sh", "-c", "echo out; echo err >&2",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(b.join("out.txt")).unwrap(), "out\nerr\n");
+    // --cg needs a delegated cgroup v2 subtree, which this host has not: a sandbox error
+    let out = iso.cmd(&["--cg", "--box-id=13", &format!("--meta={}", meta_path.display()), "--cg-mem=65536", "--run", "--", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--cg: control groups are not available to ward here"), "{}", String::from_utf8_lossy(&out.stderr));
+}
+
+#[test]
+fn boxes_are_separate_and_exclusive() {
+    let iso = Iso::new();
+    let w1 = iso.init(21);
+    let w2 = iso.init(22);
+    assert_ne!(w1, w2);
+    // two boxes at once
+    let spawn = |id: &str, secs: &str| {
+        let mut c = as_user(&iso.bin, &["-b", id, "--run", "--", "/bin/sleep", secs]);
+        c.current_dir(iso.s.path()).env("WARD_ISOLATE_ROOT", iso.s.join("root"));
+        KillOnDrop(c.spawn().unwrap())
+    };
+    let a = spawn("21", "0.6");
+    let b = spawn("22", "0.3");
+    std::thread::sleep(std::time::Duration::from_millis(150));
+    // the same box while it runs: refused clearly
+    let out = iso.cmd(&["-b", "21", "--run", "--", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("box 21 is in use by another isolate process"));
+    assert!(a.wait_with_output_owned().status.success());
+    assert!(b.wait_with_output_owned().status.success());
+    // cleanup of a box that was never initialized
+    assert_eq!(iso.cmd(&["-b", "99", "--cleanup"]).status.code(), Some(0));
+    // running an uninitialized box is a sandbox error
+    let out = iso.cmd(&["-b", "98", "--run", "--", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("box 98 is not initialized"));
+}
+
+#[test]
+fn usage_errors_and_version() {
+    let iso = Iso::new();
+    let out = iso.cmd(&["--frobnicate", "--init"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Unknown option --frobnicate"));
+    let out = iso.cmd(&["--version"]);
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("The process isolator 2.0 (ward"));
+    // `ward isolate` is the same front end
+    let mut c = as_user(ward_bin(), &["isolate", "--version"]);
+    c.current_dir(iso.s.path());
+    assert!(String::from_utf8_lossy(&c.output().unwrap().stdout).starts_with("The process isolator"));
+}
