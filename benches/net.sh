@@ -4,16 +4,11 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 command -v iperf3 >/dev/null || { echo "benches/net.sh: needs iperf3 (apt-get install iperf3)"; exit 1; }
-. scripts/build-env.sh
-cargo build --release --target "$WARD_TARGET" --bin ward >/dev/null
-dir=$(mktemp -d /tmp/ward-bench.XXXXXX)
-trap 'rm -rf "$dir"' EXIT
-install -m 0755 "target/$WARD_TARGET/release/ward" "$dir/ward"
-install -m 0755 benches/net.py "$dir/net.py"
-chmod 0755 "$dir"
-cd "$dir"
+. scripts/bench-env.sh benches/net.py
+cd "$BENCH_DIR"
+run=(env -i PATH=/usr/bin:/bin WARD="$BENCH_DIR/ward" ROUNDS="${ROUNDS:-30}" REPEATS="${REPEATS:-5}" /usr/bin/python3 "$BENCH_DIR/net.py")
 if [ "$(id -u)" = 0 ]; then
-    user=${WARD_TEST_USER:-ward-test}
-    exec setpriv --reuid="$user" --regid="$user" --clear-groups -- env -i PATH=/usr/bin:/bin WARD="$dir/ward" ROUNDS="${ROUNDS:-30}" /usr/bin/python3 "$dir/net.py"
+    setpriv --reuid="$BENCH_USER" --regid="$BENCH_USER" --clear-groups -- "${run[@]}"
+else
+    "${run[@]}"
 fi
-WARD="$dir/ward" /usr/bin/python3 "$dir/net.py"

@@ -45,7 +45,8 @@ pub fn copy_for_user(src: &Path, name: &str) -> PathBuf {
     let dir = PathBuf::from(format!("/tmp/ward-test-bin-{}", nix::unistd::Uid::current()));
     std::fs::create_dir_all(&dir).unwrap();
     std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let dst = dir.join(format!("{name}.{}", std::process::id()));
+    // one copy per name, replaced atomically: no copies pile up across runs
+    let dst = dir.join(name);
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     std::fs::copy(src, &tmp).unwrap();
     std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).unwrap();
