@@ -133,6 +133,10 @@ pub struct RunArgs {
     /// Grace after --time before the run is killed; the verdict is still judged against --time.
     #[arg(long, value_name = "SECONDS", help_heading = "Limits")]
     pub extra_time: Option<f64>,
+    /// Resident memory of the whole run (K, M, G suffixes): verdict MLE. Without cgroups it
+    /// is sampled every 10 ms (approximate); --rlimit-as limits each process's address space.
+    #[arg(long, value_name = "SIZE", help_heading = "Limits")]
+    pub mem: Option<String>,
     /// Refuse to run unless whole-run limits can use a delegated cgroup v2 subtree (this
     /// version never can: it refuses, naming why).
     #[arg(long, help_heading = "Limits")]
@@ -353,6 +357,9 @@ impl RunArgs {
         o.wall_time = self.wall_time.or(o.wall_time);
         o.extra_time = self.extra_time.or(o.extra_time);
         o.require_cgroup |= self.require_cgroup;
+        if let Some(m) = &self.mem {
+            o.mem = Some(parse_size("--mem", m)?);
+        }
         if let Some(m) = &self.net {
             o.net.mode = crate::net::NetMode::parse(m)?;
         }

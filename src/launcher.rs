@@ -280,7 +280,7 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
             wall_ns: started_at.map(|t| t.elapsed().as_nanos() as u64).unwrap_or(0),
             utime_us: utime.max(sampled.saturating_sub(stime)),
             stime_us: stime,
-            maxrss_kib: ru.ru_maxrss as u64,
+            maxrss_kib: (ru.ru_maxrss as u64).max(watch.max_sampled_rss / 1024),
             nvcsw: ru.ru_nvcsw as u64,
             nivcsw: ru.ru_nivcsw as u64,
         });

@@ -21,10 +21,19 @@ pub struct TimeLimits {
     pub wall_time: Option<f64>,
     /// Grace before killing for CPU time: killed at time + extra_time, judged against time.
     pub extra_time: f64,
+    /// Resident memory of the whole run in bytes; the verdict is MLE above it.
+    pub mem: Option<u64>,
 }
 
 impl TimeLimits {
     pub fn new(time: Option<f64>, wall_time: Option<f64>, extra_time: Option<f64>) -> Result<TimeLimits> {
+        TimeLimits::with_mem(time, wall_time, extra_time, None)
+    }
+
+    pub fn with_mem(time: Option<f64>, wall_time: Option<f64>, extra_time: Option<f64>, mem: Option<u64>) -> Result<TimeLimits> {
+        if mem.is_some_and(|m| m < 1 << 20) {
+            return Err(Error::invalid(format!("--mem {}: less than 1 MiB", mem.unwrap_or(0)), "give a size such as 256M"));
+        }
         for (what, v) in [("--time", time), ("--wall-time", wall_time), ("--extra-time", extra_time)] {
             if let Some(v) = v {
                 if !v.is_finite() || !(0.0..=1e7).contains(&v) || (v == 0.0 && what != "--extra-time") {
@@ -35,11 +44,11 @@ impl TimeLimits {
         if extra_time.is_some() && time.is_none() {
             return Err(Error::invalid("--extra-time without --time: there is no CPU limit to extend", "add --time SECONDS"));
         }
-        Ok(TimeLimits { time, wall_time, extra_time: extra_time.unwrap_or(0.0) })
+        Ok(TimeLimits { time, wall_time, extra_time: extra_time.unwrap_or(0.0), mem })
     }
 
     pub fn is_empty(&self) -> bool {
-        self.time.is_none() && self.wall_time.is_none()
+        self.time.is_none() && self.wall_time.is_none() && self.mem.is_none()
     }
 }
 
@@ -82,11 +91,42 @@ pub fn sandbox_cpu(init: Pid) -> f64 {
     total
 }
 
+/// Resident memory of every process of the sandbox below init, in bytes (VmRSS; shared
+/// pages are counted once per process, so this errs on the high side).
+pub fn sandbox_rss(init: Pid) -> u64 {
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().unwrap_or(4096) as u64;
+    let mut total = 0;
+    let mut stack = vec![init];
+    let mut seen = 0usize;
+    while let Some(pid) = stack.pop() {
+        seen += 1;
+        if seen > 100_000 {
+            break;
+        }
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
+        for t in tasks.flatten() {
+            if let Ok(kids) = std::fs::read_to_string(t.path().join("children")) {
+                stack.extend(kids.split_whitespace().filter_map(|k| k.parse().ok()).map(Pid::from_raw));
+            }
+        }
+        if pid != init {
+            if let Ok(statm) = std::fs::read_to_string(format!("/proc/{pid}/statm")) {
+                total += statm.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * page;
+            }
+        }
+    }
+    total
+}
+
+/// How often the memory of the run is sampled (there is no bound on how fast it grows).
+pub const MEM_SAMPLE: Duration = Duration::from_millis(10);
+
 /// What ended the run early.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Hit {
     Time,
     WallTime,
+    Memory,
 }
 
 /// The launcher's view of the limits during a run.
@@ -97,6 +137,8 @@ pub struct Watch {
     started: Option<Instant>,
     pub hit: Option<Hit>,
     pub max_sampled_cpu: f64,
+    /// Largest resident memory of the whole run seen by sampling (bytes).
+    pub max_sampled_rss: u64,
 }
 
 impl Watch {
@@ -105,7 +147,7 @@ impl Watch {
             .map(|set| (0..nix::sched::CpuSet::count()).filter(|c| set.is_set(*c).unwrap_or(false)).count())
             .unwrap_or(1)
             .max(1) as f64;
-        Watch { limits, cpus, started: None, hit: None, max_sampled_cpu: 0.0 }
+        Watch { limits, cpus, started: None, hit: None, max_sampled_cpu: 0.0, max_sampled_rss: 0 }
     }
 
     /// The program started now.
@@ -125,6 +167,10 @@ impl Watch {
             let left = (t + self.limits.extra_time - self.max_sampled_cpu) / self.cpus;
             next = Some(next.map_or(left, |n| n.min(left)));
         }
+        if self.limits.mem.is_some() {
+            let m = MEM_SAMPLE.as_secs_f64();
+            next = Some(next.map_or(m, |n| n.min(m)));
+        }
         next.map(|s| Duration::from_secs_f64(s.clamp(0.001, 3600.0)))
     }
 
@@ -134,6 +180,13 @@ impl Watch {
         if let Some(w) = self.limits.wall_time {
             if started.elapsed().as_secs_f64() >= w {
                 self.hit = Some(Hit::WallTime);
+                return self.hit;
+            }
+        }
+        if let Some(m) = self.limits.mem {
+            self.max_sampled_rss = self.max_sampled_rss.max(sandbox_rss(init));
+            if self.max_sampled_rss > m {
+                self.hit = Some(Hit::Memory);
                 return self.hit;
             }
         }

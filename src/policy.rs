@@ -163,6 +163,8 @@ pub struct Options {
     pub time: Option<f64>,
     pub wall_time: Option<f64>,
     pub extra_time: Option<f64>,
+    /// `--mem`: resident memory of the whole run (bytes).
+    pub mem: Option<u64>,
     /// Refuse to run without a delegated cgroup v2 subtree.
     pub require_cgroup: bool,
     /// The program's stderr goes where its stdout goes.
@@ -386,7 +388,7 @@ impl Policy {
         }
 
         let net = build_net(&o.net, host)?;
-        let limits = crate::limits::TimeLimits::new(o.time, o.wall_time, o.extra_time)?;
+        let limits = crate::limits::TimeLimits::with_mem(o.time, o.wall_time, o.extra_time, o.mem)?;
         let cgroup_unavailable = host.cgroup_unavailable.clone().unwrap_or_else(|| "not implemented in this version".into());
         if o.require_cgroup {
             return Err(Error::host(

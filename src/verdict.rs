@@ -137,7 +137,8 @@ impl Enforced {
                     "time": p.limits.time,
                     "wall_time": p.limits.wall_time,
                     "extra_time": p.limits.extra_time,
-                    "enforced_by": "the launcher, sampling the sandbox's processes (approximate: no cgroup; killed at time + extra_time, judged against time)",
+                    "mem": p.limits.mem,
+                    "enforced_by": "the launcher, sampling the sandbox's processes (approximate: no cgroup; CPU killed at time + extra_time and judged against time; memory is the sum of the processes' resident sets, sampled every 10 ms)",
                 })
             },
             network: crate::net::info(p.net.as_ref(), None),
@@ -243,6 +244,7 @@ impl Verdict {
         }
         let over_time = l.time.is_some_and(|t| self.cpu_time_ms / 1000.0 > t) || hit == Some(Hit::Time);
         let over_wall = l.wall_time.is_some_and(|w| self.wall_time_ms / 1000.0 > w) || hit == Some(Hit::WallTime);
+        let over_mem = l.mem.is_some_and(|m| self.max_rss_kib * 1024 > m) || hit == Some(Hit::Memory);
         if over_time {
             self.status = Status::TLE;
             self.limit_hit = Some("time");
@@ -251,6 +253,10 @@ impl Verdict {
             self.status = Status::WLE;
             self.limit_hit = Some("wall-time");
             self.message = "Time limit exceeded (wall clock)".into();
+        } else if over_mem {
+            self.status = Status::MLE;
+            self.limit_hit = Some("memory");
+            self.message = "Memory limit exceeded".into();
         }
         self
     }

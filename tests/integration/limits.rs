@@ -77,3 +77,22 @@ fn bad_limits_are_refused() {
         assert!(r.stderr().contains(msg), "{args:?}: {}", r.stderr());
     }
 }
+
+#[test]
+fn memory_of_the_whole_run_gives_mle() {
+    let s = Scratch::new();
+    let r = run_in(&s, &["--mem", "100M", "--", "python3", "-c", "import time\nx = bytearray(300 << 20)\ntime.sleep(1)\nprint('survived')"]);
+    assert_eq!(r.status(), "MLE", "{}", r.stderr());
+    assert_eq!(r.v()["limit_hit"], "memory");
+    assert_eq!(r.v()["message"], "Memory limit exceeded");
+    assert_eq!(r.stdout(), "");
+    assert!(r.v()["max_rss_kib"].as_u64().unwrap() > 100 << 10);
+    // three processes of 60 MiB each: over 150 MiB together, though none is alone
+    let hog = "import time\nx = bytearray(60 << 20)\nfor i in range(0, len(x), 4096): x[i] = 1\ntime.sleep(2)";
+    let r = run_in(&s, &["--mem", "150M", "--", "sh", "-c", &format!("for i in 1 2 3; do python3 -c \"{hog}\" & done; wait")]);
+    assert_eq!(r.status(), "MLE", "{}", r.stderr());
+    // and within the limit: OK, with the peak reported
+    let r = run_in(&s, &["--mem", "100M", "--", "python3", "-c", "x = bytearray(30 << 20)\nprint('ok')"]);
+    assert_eq!((r.status(), r.stdout().as_str()), ("OK", "ok\n"));
+    assert!(r.v()["max_rss_kib"].as_u64().unwrap() > 30 << 10);
+}
