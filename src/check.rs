@@ -99,7 +99,7 @@ pub fn run() -> Report {
                 if cg.unified {
                     "run inside a delegated scope: systemd-run --user --scope -p Delegate=yes ward ...".into()
                 } else {
-                    "boot with systemd.unified_cgroup_hierarchy=1 (pure cgroup v2); without it limits fall back to rlimits".into()
+                    "boot with systemd.unified_cgroup_hierarchy=1 (pure cgroup v2); without it, whole-run limits are sampled by the launcher (approximate) and rlimits apply per process".into()
                 },
             ))
         },
