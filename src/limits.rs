@@ -56,16 +56,27 @@ fn ticks_per_second() -> f64 {
     nix::unistd::sysconf(nix::unistd::SysconfVar::CLK_TCK).ok().flatten().map(|v| v as f64).filter(|v| *v > 0.0).unwrap_or(100.0)
 }
 
-/// CPU seconds used so far by the sandbox whose init is `init`: every live process below it
-/// (exact, from schedstat) plus everything init has reaped (cutime + cstime, in ticks).
-pub fn sandbox_cpu(init: Pid) -> f64 {
-    let mut total = 0.0;
+/// What the sandbox whose init is `init` uses right now.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Usage {
+    /// CPU seconds: every live process below init (exact, from schedstat) plus everything
+    /// init has reaped (its cutime + cstime, in clock ticks).
+    pub cpu: f64,
+    /// Resident bytes of every live process below init (VmRSS; shared pages are counted once
+    /// per process, so this errs on the high side).
+    pub rss: u64,
+}
+
+/// One walk over the sandbox's process tree (through /proc/PID/task/TID/children).
+pub fn sandbox_usage(init: Pid) -> Usage {
+    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().unwrap_or(4096) as u64;
+    let mut u = Usage::default();
     if let Ok(stat) = std::fs::read_to_string(format!("/proc/{init}/stat")) {
         if let Some(after) = stat.rsplit_once(')').map(|x| x.1) {
             let f: Vec<&str> = after.split_whitespace().collect();
             // fields 16 and 17 of stat (cutime, cstime) are 13 and 14 after the name
             let t = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
-            total += (t(13) + t(14)) / ticks_per_second();
+            u.cpu += (t(13) + t(14)) / ticks_per_second();
         }
     }
     let mut stack = vec![init];
@@ -77,45 +88,22 @@ pub fn sandbox_cpu(init: Pid) -> f64 {
         }
         let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
         for t in tasks.flatten() {
-            let tid = t.file_name();
             if let Ok(kids) = std::fs::read_to_string(t.path().join("children")) {
                 stack.extend(kids.split_whitespace().filter_map(|k| k.parse().ok()).map(Pid::from_raw));
             }
             if pid != init {
-                if let Ok(ss) = std::fs::read_to_string(format!("/proc/{pid}/task/{}/schedstat", tid.to_string_lossy())) {
-                    total += ss.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 1e9;
+                if let Ok(ss) = std::fs::read_to_string(t.path().join("schedstat")) {
+                    u.cpu += ss.split_whitespace().next().and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0) / 1e9;
                 }
-            }
-        }
-    }
-    total
-}
-
-/// Resident memory of every process of the sandbox below init, in bytes (VmRSS; shared
-/// pages are counted once per process, so this errs on the high side).
-pub fn sandbox_rss(init: Pid) -> u64 {
-    let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().unwrap_or(4096) as u64;
-    let mut total = 0;
-    let mut stack = vec![init];
-    let mut seen = 0usize;
-    while let Some(pid) = stack.pop() {
-        seen += 1;
-        if seen > 100_000 {
-            break;
-        }
-        let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else { continue };
-        for t in tasks.flatten() {
-            if let Ok(kids) = std::fs::read_to_string(t.path().join("children")) {
-                stack.extend(kids.split_whitespace().filter_map(|k| k.parse().ok()).map(Pid::from_raw));
             }
         }
         if pid != init {
             if let Ok(statm) = std::fs::read_to_string(format!("/proc/{pid}/statm")) {
-                total += statm.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * page;
+                u.rss += statm.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * page;
             }
         }
     }
-    total
+    u
 }
 
 /// How often the memory of the run is sampled (there is no bound on how fast it grows).
@@ -183,15 +171,17 @@ impl Watch {
                 return self.hit;
             }
         }
-        if let Some(m) = self.limits.mem {
-            self.max_sampled_rss = self.max_sampled_rss.max(sandbox_rss(init));
-            if self.max_sampled_rss > m {
-                self.hit = Some(Hit::Memory);
-                return self.hit;
-            }
+        if self.limits.mem.is_none() && self.limits.time.is_none() {
+            return None;
+        }
+        let u = sandbox_usage(init);
+        self.max_sampled_rss = self.max_sampled_rss.max(u.rss);
+        self.max_sampled_cpu = self.max_sampled_cpu.max(u.cpu);
+        if self.limits.mem.is_some_and(|m| self.max_sampled_rss > m) {
+            self.hit = Some(Hit::Memory);
+            return self.hit;
         }
         if let Some(t) = self.limits.time {
-            self.max_sampled_cpu = self.max_sampled_cpu.max(sandbox_cpu(init));
             if self.max_sampled_cpu >= t + self.limits.extra_time {
                 self.hit = Some(Hit::Time);
                 return self.hit;
