@@ -12,3 +12,10 @@ fi
 cargo build --release --target "$WARD_TARGET" --bins --examples
 cargo test --release --target "$WARD_TARGET" --all-targets -- --test-threads=4
 cargo test --release --target "$WARD_TARGET" --doc
+# The VM tier: Debian 12's kernel 6.1 under systemd with pure cgroup v2, in a QEMU guest
+# built once and cached (tests/vm/). It needs root for debootstrap and QEMU.
+if [ "$(id -u)" = 0 ]; then
+    bash tests/vm/smoke.sh "target/$WARD_TARGET/release/ward"
+else
+    echo "skipped: the VM tier (tests/vm/smoke.sh) needs root to build and boot the guest"
+fi

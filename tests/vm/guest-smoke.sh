@@ -1,0 +1,26 @@
+# Runs inside the guest (Debian 12's kernel 6.1, systemd, pure cgroup v2) as the lingering
+# test user: what a Debian 12 user gets from ward. TAP-like lines, then "N passed, N failed".
+W=/mnt/ward/ward
+cd /tmp
+pass=0; fail=0
+check() { # description, then a command that must succeed
+    d=$1; shift
+    if "$@" >/tmp/out 2>&1; then pass=$((pass+1)); echo "ok - $d"; else fail=$((fail+1)); echo "not ok - $d"; sed 's/^/    /' /tmp/out | head -20; fi
+}
+has() { grep -q -- "$1" /tmp/v.json; }
+
+check "ward check passes and sees Landlock ABI 2" sh -c "$W check | tee /dev/stderr | grep -q 'OK    landlock: ABI 2'"
+check "a default run works" sh -c "test \"\$($W run -- echo hi)\" = hi"
+check "built-in profile runs with Landlock ABI 2, says what was dropped" sh -c "$W run --verdict /tmp/v.json -- true && grep -q '\"abi\":2' /tmp/v.json && grep -q 'partially enforced' /tmp/v.json"
+check "--require-landlock fails closed on 6.1" sh -c "$W run --require-landlock -- true 2>&1 | grep -q 'but this kernel has ABI 2'; test \$? = 0"
+check "seccomp denies unshare with EPERM and reports it" sh -c "$W run --verdict /tmp/v.json -- sh -c 'unshare -U true' ; grep -q '\"syscall\":\"unshare\"' /tmp/v.json"
+check "i386 syscalls are killed" sh -c "$W run -- python3 -c 'import ctypes,mmap; m=mmap.mmap(-1,4096,prot=7); m.write(bytes([0xb8,20,0,0,0,0xcd,0x80,0xc3])); ctypes.CFUNCTYPE(ctypes.c_int)(ctypes.addressof(ctypes.c_char.from_buffer(m)))()'; test \$? = 159"
+check "--net slirp4netns" sh -c "$W run --net slirp4netns -- cat /etc/resolv.conf | grep -q 'nameserver 10.0.2.3'"
+check "--net pasta" sh -c "$W run --net pasta -- sh -c 'grep -c 00000000 /proc/net/route' | grep -q 2"
+check "--allow-connect refused without Landlock TCP rules (6.1)" sh -c "$W run --net slirp4netns --allow-connect 443 -- true 2>&1 | grep -q 'need Landlock TCP rules'"
+check "--time gives TLE" sh -c "$W run --verdict /tmp/v.json --time 0.5 -- sh -c 'while :; do :; done'; grep -q '\"status\":\"TLE\"' /tmp/v.json"
+check "--map-ranges maps the subordinate range" sh -c "$W run --map-ranges --uid 1000 -- cat /proc/self/uid_map | grep -q '100000'"
+check "the cgroup fallback is reported" sh -c "$W run --verdict /tmp/v.json -- true; grep -q 'unavailable (cgroup v2, ' /tmp/v.json"
+check "isolate init, run, cleanup" sh -c "B=\$($W isolate -b 3 --init) && echo 'print(6*7)' > \$B/box/a.py && $W isolate -b 3 -o out.txt --run -- /usr/bin/python3 a.py && test \"\$(cat \$B/box/out.txt)\" = 42 && $W isolate -b 3 --cleanup"
+echo "$pass passed, $fail failed"
+[ "$fail" = 0 ]
