@@ -36,6 +36,8 @@ pub enum Command {
         #[command(subcommand)]
         action: ProfileAction,
     },
+    /// Remove cgroup leaves left by launchers that no longer exist.
+    Cleanup,
     /// Check what this host allows, and how to fix what it does not.
     Check {
         /// Print the report as JSON.
@@ -137,8 +139,15 @@ pub struct RunArgs {
     /// is sampled every 10 ms (approximate); --rlimit-as limits each process's address space.
     #[arg(long, value_name = "SIZE", help_heading = "Limits")]
     pub mem: Option<String>,
-    /// Refuse to run unless whole-run limits can use a delegated cgroup v2 subtree (this
-    /// version never can: it refuses, naming why).
+    /// Most processes and threads of the whole run (cgroup pids.max; needs a delegated cgroup).
+    #[arg(long, value_name = "N", help_heading = "Limits")]
+    pub procs: Option<u64>,
+    /// CPU bandwidth of the whole run in CPUs, e.g. 1 or 0.5 (cgroup cpu.max; needs a
+    /// delegated cgroup).
+    #[arg(long, value_name = "N", help_heading = "Limits")]
+    pub cpus: Option<f64>,
+    /// Refuse to run unless the run gets a cgroup v2 leaf in a delegated subtree (exact
+    /// accounting, kernel-enforced limits); without it, limits are sampled.
     #[arg(long, help_heading = "Limits")]
     pub require_cgroup: bool,
     /// RLIMIT_AS for the program (bytes, K/M/G suffixes, or unlimited).
@@ -357,6 +366,8 @@ impl RunArgs {
         o.wall_time = self.wall_time.or(o.wall_time);
         o.extra_time = self.extra_time.or(o.extra_time);
         o.require_cgroup |= self.require_cgroup;
+        o.procs = self.procs.or(o.procs);
+        o.cpus = self.cpus.or(o.cpus);
         if let Some(m) = &self.mem {
             o.mem = Some(parse_size("--mem", m)?);
         }

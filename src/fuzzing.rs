@@ -28,7 +28,7 @@ pub fn fake_host() -> Host {
         slirp4netns: Some("/usr/bin/slirp4netns".into()),
         pasta: Some("/usr/bin/pasta".into()),
         gateway: Some(std::net::IpAddr::from([192, 0, 2, 1])),
-        cgroup_unavailable: Some("fuzzing".into()),
+        cgroup: Err("fuzzing".into()),
     }
 }
 

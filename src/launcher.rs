@@ -143,7 +143,36 @@ pub fn run(policy: &Policy) -> Result<Outcome> {
 
 fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child_sock: OwnedFd, mask: &SigSet) -> Result<Outcome> {
     let sigfd = SignalFd::with_flags(mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| Error::sys("signalfd", e))?;
-    let init = match sys::clone_fork(CLONE_FLAGS) {
+    // The run's cgroup leaf, when a delegated subtree is there; otherwise the fallback.
+    let mut cg_note = policy.cgroup_unavailable.clone();
+    let mut leaf = match &policy.cgroup {
+        Some((sub, l)) => match crate::cgroup::prepare(sub, *l) {
+            Ok(leaf) => Some(leaf),
+            Err(e) if policy.require_cgroup || l.procs.is_some() || l.cpus.is_some() => return Err(e),
+            Err(e) => {
+                cg_note = e.to_string();
+                None
+            }
+        },
+        None => None,
+    };
+    let cloned = match &leaf {
+        Some(l) => match sys::clone3_fork(CLONE_FLAGS, Some(l.raw_fd())) {
+            Err(Errno::ENOSYS) => {
+                cg_note = "the kernel has no clone3 (Linux 5.7+) to start the sandbox in its cgroup".into();
+                if let Some(l) = leaf.take() {
+                    l.remove();
+                }
+                if policy.require_cgroup {
+                    return Err(Error::host(format!("--require-cgroup: {cg_note}"), "use a newer kernel"));
+                }
+                sys::clone_fork(CLONE_FLAGS)
+            }
+            other => other,
+        },
+        None => sys::clone_fork(CLONE_FLAGS),
+    };
+    let init = match cloned {
         Ok(None) => {
             // The sandbox's init. Close the launcher's end so a dead launcher reads as EOF.
             drop(parent_sock);
@@ -180,6 +209,9 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
     let mut listener: Option<OwnedFd> = None;
     let mut supervisor = crate::seccomp::Supervisor::default();
     let mut watch = crate::limits::Watch::new(policy.limits);
+    if leaf.is_some() {
+        watch.use_cgroup();
+    }
     let mut started_at: Option<std::time::Instant> = None;
     let handle = |m: Msg, report: &mut Option<crate::sync::ExitReport>, failed: &mut Option<Error>| match m {
         Msg::Exited(r) => *report = Some(r),
@@ -207,8 +239,11 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
             Err(Errno::EINTR) => 1,
             Err(e) => return Err(abort(Error::sys("poll", e))),
         };
-        if n == 0 && watch.hit.is_none() && watch.check(init).is_some() {
+        if n == 0 && watch.hit.is_none() && watch.check(init, leaf.as_ref()).is_some() {
             // A limit is reached: the whole sandbox goes (init's death kills the namespace).
+            if let Some(l) = &leaf {
+                l.kill();
+            }
             let _ = kill(init, Signal::SIGKILL);
         }
         let ready = |i: Option<usize>| i.and_then(|i| fds[i].revents()).unwrap_or(PollFlags::empty());
@@ -254,6 +289,21 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
             break st;
         }
     };
+    // The run's accounting, then its leaf goes (one cgroup.kill ends anything left).
+    let cg_usage = leaf.as_ref().map(|l| l.usage());
+    let cg_info = match &leaf {
+        Some(l) => format!(
+            "leaf {} in the delegated subtree {} (controllers: {}); cpu time from cpu.stat, peak memory from memory.peak",
+            l.dir.display(),
+            l.subtree.dir.display(),
+            l.subtree.controllers.join(" ")
+        ),
+        None => format!("unavailable ({cg_note}); cpu time and peak memory come from rusage"),
+    };
+    if let Some(l) = leaf.take() {
+        l.kill();
+        l.remove();
+    }
     // The sandbox is gone: end the helper without waiting for it.
     if let Some(h) = helper {
         h.finish();
@@ -262,10 +312,13 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
     while let Ok(Some((m, _))) = recv_msg_fd(parent_sock.as_fd(), true) {
         handle(m, &mut report, &mut failed);
     }
-    let enforced = Some(Enforced { network: net_info, ..Enforced::from_policy(policy) });
+    let enforced = Some(Enforced { network: net_info, cgroup: cg_info, ..Enforced::from_policy(policy) });
     let blocked = std::mem::take(&mut supervisor.blocked);
     let killed_for_syscall = supervisor.killed;
-    let limit_hit = watch.hit;
+    let mut limit_hit = watch.hit;
+    if cg_usage.is_some_and(|u| u.oom_kills > 0) && limit_hit.is_none() {
+        limit_hit = Some(crate::limits::Hit::Memory);
+    }
     if limit_hit.is_some() && report.is_none() {
         // Killed by the launcher: init never reported; its rusage covers every process it
         // (or the kernel, tearing the namespace down) reaped.
@@ -287,6 +340,14 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
     }
     if let Some(e) = failed {
         return Ok(Outcome { ending: Ending::NotStarted(e), enforced: None, blocked, killed_for_syscall, limit_hit });
+    }
+    // With a leaf, the kernel's accounting of the whole tree is exact.
+    if let (Some(u), Some(r)) = (cg_usage, report.as_mut()) {
+        r.utime_us = u.user_usec;
+        r.stime_us = u.system_usec;
+        if let Some(peak) = u.peak {
+            r.maxrss_kib = peak / 1024;
+        }
     }
     if killed_for_syscall {
         // init died with the sandbox: there is no report, only the denied call.

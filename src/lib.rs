@@ -38,6 +38,7 @@
 #[allow(unsafe_code)]
 pub mod sys;
 
+pub mod cgroup;
 pub mod check;
 pub mod cli;
 pub mod child;

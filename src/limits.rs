@@ -127,6 +127,8 @@ pub struct Watch {
     pub max_sampled_cpu: f64,
     /// Largest resident memory of the whole run seen by sampling (bytes).
     pub max_sampled_rss: u64,
+    /// CPU time comes from the run's cgroup (exact) and the kernel enforces memory.max.
+    cgroup: bool,
 }
 
 impl Watch {
@@ -135,7 +137,12 @@ impl Watch {
             .map(|set| (0..nix::sched::CpuSet::count()).filter(|c| set.is_set(*c).unwrap_or(false)).count())
             .unwrap_or(1)
             .max(1) as f64;
-        Watch { limits, cpus, started: None, hit: None, max_sampled_cpu: 0.0, max_sampled_rss: 0 }
+        Watch { limits, cpus, started: None, hit: None, max_sampled_cpu: 0.0, max_sampled_rss: 0, cgroup: false }
+    }
+
+    /// The run has a cgroup leaf: read CPU time from it, leave memory to memory.max.
+    pub fn use_cgroup(&mut self) {
+        self.cgroup = true;
     }
 
     /// The program started now.
@@ -155,7 +162,7 @@ impl Watch {
             let left = (t + self.limits.extra_time - self.max_sampled_cpu) / self.cpus;
             next = Some(next.map_or(left, |n| n.min(left)));
         }
-        if self.limits.mem.is_some() {
+        if self.limits.mem.is_some() && !self.cgroup {
             let m = MEM_SAMPLE.as_secs_f64();
             next = Some(next.map_or(m, |n| n.min(m)));
         }
@@ -163,7 +170,7 @@ impl Watch {
     }
 
     /// Check the limits now; returns the limit to kill for, if one was reached.
-    pub fn check(&mut self, init: Pid) -> Option<Hit> {
+    pub fn check(&mut self, init: Pid, leaf: Option<&crate::cgroup::Leaf>) -> Option<Hit> {
         let started = self.started?;
         if let Some(w) = self.limits.wall_time {
             if started.elapsed().as_secs_f64() >= w {
@@ -174,7 +181,10 @@ impl Watch {
         if self.limits.mem.is_none() && self.limits.time.is_none() {
             return None;
         }
-        let u = sandbox_usage(init);
+        let u = match leaf {
+            Some(l) => Usage { cpu: l.usage().usage_usec as f64 / 1e6, rss: 0 },
+            None => sandbox_usage(init),
+        };
         self.max_sampled_rss = self.max_sampled_rss.max(u.rss);
         self.max_sampled_cpu = self.max_sampled_cpu.max(u.cpu);
         if self.limits.mem.is_some_and(|m| self.max_sampled_rss > m) {

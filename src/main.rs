@@ -46,6 +46,17 @@ fn real_main() -> i32 {
             }
             if report.ok { 0 } else { 1 }
         }
+        Command::Cleanup => match ward::cgroup::find() {
+            Ok(sub) => {
+                let n = ward::cgroup::remove_stale(&sub);
+                println!("removed {n} stale cgroup leaves under {}", sub.dir.display());
+                0
+            }
+            Err(why) => {
+                println!("nothing to clean: no delegated cgroup ({why})");
+                0
+            }
+        },
         Command::Profile { action } => match action {
             ward::cli::ProfileAction::List => {
                 for (name, _) in ward::profile::BUILTIN {

@@ -165,6 +165,9 @@ pub struct Options {
     pub extra_time: Option<f64>,
     /// `--mem`: resident memory of the whole run (bytes).
     pub mem: Option<u64>,
+    /// `--procs`, `--cpus`: whole-run process count and CPU bandwidth (cgroups only).
+    pub procs: Option<u64>,
+    pub cpus: Option<f64>,
     /// Refuse to run without a delegated cgroup v2 subtree.
     pub require_cgroup: bool,
     /// The program's stderr goes where its stdout goes.
@@ -200,8 +203,8 @@ pub struct Host {
     pub slirp4netns: Option<PathBuf>,
     pub pasta: Option<PathBuf>,
     pub gateway: Option<std::net::IpAddr>,
-    /// Why this host gives ward no cgroup (None: unknown).
-    pub cgroup_unavailable: Option<String>,
+    /// The delegated cgroup v2 subtree ward may use, or why there is none.
+    pub cgroup: std::result::Result<crate::cgroup::Subtree, String>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -285,8 +288,11 @@ pub struct Policy {
     pub seccomp: Option<SeccompPolicy>,
     pub net: Option<crate::net::NetPolicy>,
     pub limits: crate::limits::TimeLimits,
-    /// Why no cgroup is used (this version always falls back to rlimits and sampling).
+    /// The subtree and limits of the run's cgroup leaf, when one is used.
+    pub cgroup: Option<(crate::cgroup::Subtree, crate::cgroup::CgLimits)>,
+    /// Why no cgroup is used (when `cgroup` is None).
     pub cgroup_unavailable: String,
+    pub require_cgroup: bool,
     /// Where the compiled filter is cached.
     pub cache_dir: Option<PathBuf>,
     pub landlock: LandlockState,
@@ -389,12 +395,32 @@ impl Policy {
 
         let net = build_net(&o.net, host)?;
         let limits = crate::limits::TimeLimits::with_mem(o.time, o.wall_time, o.extra_time, o.mem)?;
-        let cgroup_unavailable = host.cgroup_unavailable.clone().unwrap_or_else(|| "not implemented in this version".into());
-        if o.require_cgroup {
-            return Err(Error::host(
-                format!("--require-cgroup: no cgroup can be used: {cgroup_unavailable}"),
-                "run where a delegated cgroup v2 subtree exists (systemd-run --user --scope -p Delegate=yes), or drop --require-cgroup to use rlimits and sampling",
-            ));
+        if o.cpus.is_some_and(|c| !c.is_finite() || c <= 0.0 || c > 4096.0) {
+            return Err(Error::invalid(format!("--cpus {}: not a usable number of CPUs", o.cpus.unwrap_or(0.0)), "give a positive number, e.g. 1 or 0.5"));
+        }
+        if o.procs == Some(0) {
+            return Err(Error::invalid("--procs 0: the program itself is a process", "give at least 1"));
+        }
+        let (cgroup, cgroup_unavailable) = match &host.cgroup {
+            Ok(sub) => (Some((sub.clone(), crate::cgroup::CgLimits { mem: o.mem, procs: o.procs, cpus: o.cpus })), String::new()),
+            Err(why) => (None, why.clone()),
+        };
+        if cgroup.is_none() {
+            let what = if o.require_cgroup {
+                Some("--require-cgroup")
+            } else if o.procs.is_some() {
+                Some("--procs")
+            } else if o.cpus.is_some() {
+                Some("--cpus")
+            } else {
+                None
+            };
+            if let Some(what) = what {
+                return Err(Error::host(
+                    format!("{what}: no cgroup can be used: {cgroup_unavailable}"),
+                    "run where a delegated cgroup v2 subtree exists (systemd-run --user --scope -p Delegate=yes ward ...); 'ward check' shows what is missing",
+                ));
+            }
         }
         let mut tree = base_tree(host, &ids, &hostname, tmp_size, o.dev_pts);
         if let Some(n) = &net {
@@ -466,7 +492,9 @@ impl Policy {
             seccomp,
             net,
             limits,
+            cgroup,
             cgroup_unavailable,
+            require_cgroup: o.require_cgroup,
             cache_dir: host.cache_dir.clone(),
             landlock,
             argv,

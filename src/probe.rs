@@ -77,14 +77,7 @@ impl Host {
             slirp4netns: if want_net { find_program("slirp4netns") } else { None },
             pasta: if want_net { find_program("pasta") } else { None },
             gateway: if want_net { crate::net::host_gateway() } else { None },
-            cgroup_unavailable: Some({
-                let c = cgroup();
-                if c.delegated {
-                    format!("{}, but this version of ward does not use cgroups yet", c.detail)
-                } else {
-                    c.detail
-                }
-            }),
+            cgroup: crate::cgroup::find(),
             cache_dir: {
                 let d = crate::seccomp::cache_dir(home_for_cache.as_deref());
                 d.map(|d| std::fs::canonicalize(&d).unwrap_or(d))

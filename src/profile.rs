@@ -378,12 +378,14 @@ impl Profile {
             }
         }
         let l = &self.limits;
-        if l.procs.is_some() || l.cpus.is_some() || l.output.is_some() {
+        if l.output.is_some() {
             return Err(Error::invalid(
-                "profile key limits.procs/cpus/output: these need cgroups, which this version of ward does not use",
-                "remove them, or use process.rlimits (per process); limits.time, wall_time, extra_time and mem work",
+                "profile key limits.output: not supported by this version of ward",
+                "use process.rlimits.fsize (per process)",
             ));
         }
+        o.procs = l.procs;
+        o.cpus = l.cpus;
         o.mem = l.mem.as_deref().map(|m| parse_size("limits.mem", m)).transpose()?;
         o.time = l.time;
         o.wall_time = l.wall_time;
@@ -449,8 +451,8 @@ mod tests {
 
     #[test]
     fn impossible_requests_are_refused() {
-        let p = Profile::parse("x", "[limits]\nprocs = 10\n").unwrap();
-        assert!(p.to_options(None).unwrap_err().to_string().contains("need cgroups"));
+        let p = Profile::parse("x", "[limits]\noutput = \"1M\"\n").unwrap();
+        assert!(p.to_options(None).unwrap_err().to_string().contains("limits.output"));
         let p = Profile::parse("x", "[limits]\nmem = \"1G\"\n").unwrap();
         assert_eq!(p.to_options(None).unwrap().mem, Some(1 << 30));
         let p = Profile::parse("x", "[limits]\ntime = 1.5\nwall_time = 3.0\n").unwrap();

@@ -65,6 +65,20 @@ fn require_cgroup_refuses_here() {
 }
 
 #[test]
+fn cgroup_only_limits_are_refused_without_a_cgroup() {
+    let s = Scratch::new();
+    for opt in [&["--procs", "10"][..], &["--cpus", "1"][..]] {
+        let mut args = opt.to_vec();
+        args.extend(["--", "true"]);
+        let r = run_in(&s, &args);
+        assert_eq!(r.code(), 125, "{opt:?}");
+        assert!(r.stderr().contains(&format!("{}: no cgroup can be used: cgroup v2 is not mounted", opt[0])), "{}", r.stderr());
+    }
+    let out = ward_cmd(s.path(), &["cleanup"]).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "nothing to clean: no delegated cgroup (cgroup v2 is not mounted at /sys/fs/cgroup (hybrid or v1 host))\n");
+}
+
+#[test]
 fn bad_limits_are_refused() {
     let s = Scratch::new();
     for (args, msg) in [

@@ -1,0 +1,224 @@
+//! cgroup v2 for a run: find a subtree delegated to the caller, move the launcher into a leaf
+//! of its own (no internal processes), enable the controllers, make one leaf per run with its
+//! limits, let the sandbox be born in it (clone3 CLONE_INTO_CGROUP), read exact accounting,
+//! end the whole tree with one cgroup.kill, remove the leaf. Parent (launcher) only.
+//!
+//! Leaves are named `ward-PID-run` and `ward-PID-launcher` after the launcher's pid; leaves
+//! of dead launchers are removed by the next run (and by `ward cleanup`).
+//!
+//! This version uses a subtree that is already delegated (a `systemd-run --user --scope -p
+//! Delegate=yes` scope, a CI runner's or container's own cgroup). Asking the systemd user
+//! manager for one over D-Bus is not implemented yet: without delegation, runs fall back to
+//! sampling (see `limits`).
+
+use crate::error::{Error, Result};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+const ROOT: &str = "/sys/fs/cgroup";
+
+/// A subtree the caller may manage.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subtree {
+    pub dir: PathBuf,
+    /// The controllers available in it.
+    pub controllers: Vec<String>,
+}
+
+fn read(p: &Path) -> Option<String> {
+    std::fs::read_to_string(p).ok()
+}
+
+fn write(p: &Path, v: &str) -> std::io::Result<()> {
+    std::fs::write(p, v)
+}
+
+fn own_cgroup() -> Option<String> {
+    read(Path::new("/proc/self/cgroup"))?.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string))
+}
+
+fn writable(p: &Path) -> bool {
+    nix::unistd::access(p, nix::unistd::AccessFlags::W_OK).is_ok()
+}
+
+/// The delegated subtree to use, or why there is none.
+pub fn find() -> std::result::Result<Subtree, String> {
+    if !Path::new(ROOT).join("cgroup.controllers").exists() {
+        return Err("cgroup v2 is not mounted at /sys/fs/cgroup (hybrid or v1 host)".into());
+    }
+    let own = own_cgroup().ok_or("/proc/self/cgroup has no cgroup v2 entry")?;
+    let mut dir = Path::new(ROOT).join(own.trim_start_matches('/'));
+    // A launcher of an earlier run left in its own leaf (same process, library use): use the
+    // subtree above it.
+    if dir.file_name().is_some_and(|n| n.to_string_lossy() == format!("ward-{}-launcher", std::process::id())) {
+        if let Some(parent) = dir.parent() {
+            dir = parent.to_path_buf();
+        }
+    }
+    if !(writable(&dir) && writable(&dir.join("cgroup.procs")) && writable(&dir.join("cgroup.subtree_control"))) {
+        return Err(format!("cgroup v2, but {own} is not delegated to you"));
+    }
+    let controllers: Vec<String> = read(&dir.join("cgroup.controllers")).unwrap_or_default().split_whitespace().map(str::to_string).collect();
+    Ok(Subtree { dir, controllers })
+}
+
+/// Limits applied in the leaf.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct CgLimits {
+    pub mem: Option<u64>,
+    pub procs: Option<u64>,
+    pub cpus: Option<f64>,
+}
+
+/// The leaf of one run.
+#[derive(Debug)]
+pub struct Leaf {
+    pub dir: PathBuf,
+    /// O_PATH fd of the leaf, for clone3's CLONE_INTO_CGROUP.
+    pub fd: OwnedFd,
+    pub subtree: Subtree,
+}
+
+fn io_err(what: String) -> impl FnOnce(std::io::Error) -> Error {
+    move |e| Error::io(what, e)
+}
+
+/// Remove leaves of launchers that no longer exist (they are empty once those are gone).
+pub fn remove_stale(sub: &Subtree) -> usize {
+    let mut removed = 0;
+    let Ok(entries) = std::fs::read_dir(&sub.dir) else { return 0 };
+    for e in entries.flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        let Some(rest) = name.strip_prefix("ward-") else { continue };
+        let Some(pid) = rest.split('-').next().and_then(|p| p.parse::<i32>().ok()) else { continue };
+        if pid as u32 == std::process::id() || Path::new(&format!("/proc/{pid}")).exists() {
+            continue;
+        }
+        // a dead launcher's run may still have processes: end them first
+        let _ = write(&e.path().join("cgroup.kill"), "1");
+        for _ in 0..50 {
+            if std::fs::remove_dir(e.path()).is_ok() {
+                removed += 1;
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(2));
+        }
+    }
+    removed
+}
+
+/// Prepare the leaf of a run in `sub`.
+pub fn prepare(sub: &Subtree, l: CgLimits) -> Result<Leaf> {
+    remove_stale(sub);
+    let pid = std::process::id();
+    // No internal processes: if the launcher sits in the subtree's root, it moves to a leaf.
+    let own = own_cgroup().unwrap_or_default();
+    if Path::new(ROOT).join(own.trim_start_matches('/')) == sub.dir {
+        let me = sub.dir.join(format!("ward-{pid}-launcher"));
+        match std::fs::create_dir(&me) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(Error::io(format!("mkdir {}", me.display()), e)),
+        }
+        write(&me.join("cgroup.procs"), &pid.to_string()).map_err(io_err(format!("move the launcher into {}", me.display())))?;
+    }
+    let wanted: Vec<&str> = ["cpu", "memory", "pids"].into_iter().filter(|c| sub.controllers.iter().any(|x| x == c)).collect();
+    let enabled = read(&sub.dir.join("cgroup.subtree_control")).unwrap_or_default();
+    let missing: Vec<String> = wanted.iter().filter(|c| !enabled.split_whitespace().any(|x| x == **c)).map(|c| format!("+{c}")).collect();
+    if !missing.is_empty() {
+        write(&sub.dir.join("cgroup.subtree_control"), &missing.join(" ")).map_err(|e| {
+            let why = if e.raw_os_error() == Some(nix::libc::EBUSY) { " (other processes are still in it: start ward in a scope of its own)" } else { "" };
+            Error::host(format!("cannot enable {} in {}: {e}{why}", missing.join(" "), sub.dir.display()), "run ward alone in a delegated scope: systemd-run --user --scope -p Delegate=yes ward run ...")
+        })?;
+    }
+    let dir = sub.dir.join(format!("ward-{pid}-run"));
+    let _ = std::fs::remove_dir(&dir);
+    std::fs::create_dir(&dir).map_err(io_err(format!("mkdir {}", dir.display())))?;
+    let set = |file: &str, v: String| -> Result<()> {
+        write(&dir.join(file), &v).map_err(io_err(format!("write {v} to {}", dir.join(file).display())))
+    };
+    let need = |c: &str, what: &str| -> Result<()> {
+        if wanted.contains(&c) {
+            Ok(())
+        } else {
+            Err(Error::host(format!("{what} needs the {c} controller, which {} does not delegate", sub.dir.display()), "delegate it (Delegate=yes, or a drop-in with Delegate=cpu memory pids)"))
+        }
+    };
+    if let Some(m) = l.mem {
+        need("memory", "--mem")?;
+        set("memory.max", m.to_string())?;
+        if dir.join("memory.swap.max").exists() {
+            set("memory.swap.max", "0".into())?;
+        }
+        set("memory.oom.group", "1".into())?;
+    }
+    if let Some(p) = l.procs {
+        need("pids", "--procs")?;
+        set("pids.max", p.to_string())?;
+    }
+    if let Some(c) = l.cpus {
+        need("cpu", "--cpus")?;
+        set("cpu.max", format!("{} 100000", (c * 100_000.0).round().max(1000.0) as u64))?;
+    }
+    let fd = nix::fcntl::open(&dir, nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty())
+        .map_err(|e| Error::sys(format!("open({})", dir.display()), e))?;
+    Ok(Leaf { dir, fd, subtree: sub.clone() })
+}
+
+/// What the leaf accounted.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    pub usage_usec: u64,
+    pub user_usec: u64,
+    pub system_usec: u64,
+    /// memory.peak (bytes), if the kernel has it (5.19+).
+    pub peak: Option<u64>,
+    pub current: u64,
+    pub oom_kills: u64,
+    pub pids_max_hits: u64,
+}
+
+fn keyed(text: &str, key: &str) -> u64 {
+    text.lines().find_map(|l| l.strip_prefix(key).and_then(|r| r.trim().parse().ok())).unwrap_or(0)
+}
+
+impl Leaf {
+    pub fn raw_fd(&self) -> std::os::fd::RawFd {
+        self.fd.as_raw_fd()
+    }
+
+    pub fn usage(&self) -> Usage {
+        let cpu = read(&self.dir.join("cpu.stat")).unwrap_or_default();
+        let ev = read(&self.dir.join("memory.events")).unwrap_or_default();
+        Usage {
+            usage_usec: keyed(&cpu, "usage_usec "),
+            user_usec: keyed(&cpu, "user_usec "),
+            system_usec: keyed(&cpu, "system_usec "),
+            peak: read(&self.dir.join("memory.peak")).and_then(|s| s.trim().parse().ok()),
+            current: read(&self.dir.join("memory.current")).and_then(|s| s.trim().parse().ok()).unwrap_or(0),
+            oom_kills: keyed(&ev, "oom_kill "),
+            pids_max_hits: keyed(&read(&self.dir.join("pids.events")).unwrap_or_default(), "max "),
+        }
+    }
+
+    /// End every process in the leaf (cgroup.kill, Linux 5.14+; else each pid).
+    pub fn kill(&self) {
+        if write(&self.dir.join("cgroup.kill"), "1").is_err() {
+            for p in read(&self.dir.join("cgroup.procs")).unwrap_or_default().split_whitespace() {
+                if let Ok(pid) = p.parse() {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+        }
+    }
+
+    /// Remove the leaf once it is empty (retrying briefly while the kernel reaps).
+    pub fn remove(self) {
+        for _ in 0..200 {
+            if std::fs::remove_dir(&self.dir).is_ok() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(1));
+        }
+    }
+}
