@@ -4,7 +4,9 @@
 //! end the whole tree with one cgroup.kill, remove the leaf. Parent (launcher) only.
 //!
 //! Leaves are named `ward-PID-run` and `ward-PID-launcher` after the launcher's pid; leaves
-//! of dead launchers are removed by the next run (and by `ward cleanup`).
+//! of dead launchers are removed by the next run (and by `ward cleanup`). Other processes
+//! found in the subtree's root (the grader that started ward) are moved to `ward-caller`,
+//! since a cgroup whose controllers are enabled for its children may hold no process.
 //!
 //! This version uses a subtree that is already delegated (a `systemd-run --user --scope -p
 //! Delegate=yes` scope, a CI runner's or container's own cgroup). Asking the systemd user
@@ -48,9 +50,9 @@ pub fn find() -> std::result::Result<Subtree, String> {
     }
     let own = own_cgroup().ok_or("/proc/self/cgroup has no cgroup v2 entry")?;
     let mut dir = Path::new(ROOT).join(own.trim_start_matches('/'));
-    // A launcher of an earlier run left in its own leaf (same process, library use): use the
-    // subtree above it.
-    if dir.file_name().is_some_and(|n| n.to_string_lossy() == format!("ward-{}-launcher", std::process::id())) {
+    // A leaf ward made (an earlier run of this process, or the leaf the caller's processes
+    // were moved to): the subtree is the one above it.
+    if dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with("ward-")) {
         if let Some(parent) = dir.parent() {
             dir = parent.to_path_buf();
         }
@@ -126,7 +128,19 @@ pub fn prepare(sub: &Subtree, l: CgLimits) -> Result<Leaf> {
     let enabled = read(&sub.dir.join("cgroup.subtree_control")).unwrap_or_default();
     let missing: Vec<String> = wanted.iter().filter(|c| !enabled.split_whitespace().any(|x| x == **c)).map(|c| format!("+{c}")).collect();
     if !missing.is_empty() {
-        write(&sub.dir.join("cgroup.subtree_control"), &missing.join(" ")).map_err(|e| {
+        let control = sub.dir.join("cgroup.subtree_control");
+        let mut res = write(&control, &missing.join(" "));
+        if res.as_ref().is_err_and(|e| e.raw_os_error() == Some(nix::libc::EBUSY)) {
+            // No internal processes: whatever else still sits in the subtree's root (the
+            // grader that started ward, a shell) moves to a leaf of its own, then retry.
+            let others = sub.dir.join("ward-caller");
+            let _ = std::fs::create_dir(&others);
+            for p in read(&sub.dir.join("cgroup.procs")).unwrap_or_default().split_whitespace() {
+                let _ = write(&others.join("cgroup.procs"), p);
+            }
+            res = write(&control, &missing.join(" "));
+        }
+        res.map_err(|e| {
             let why = if e.raw_os_error() == Some(nix::libc::EBUSY) { " (other processes are still in it: start ward in a scope of its own)" } else { "" };
             Error::host(format!("cannot enable {} in {}: {e}{why}", missing.join(" "), sub.dir.display()), "run ward alone in a delegated scope: systemd-run --user --scope -p Delegate=yes ward run ...")
         })?;

@@ -253,7 +253,7 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
             match recv_msg_fd(parent_sock.as_fd(), true) {
                 Ok(Some((Msg::Listener, Some(fd)))) => listener = Some(fd),
                 Ok(Some((Msg::Started, _))) => {
-                    watch.start();
+                    watch.start(leaf.as_ref());
                     started_at.get_or_insert_with(std::time::Instant::now);
                 }
                 Ok(Some((m, _))) => handle(m, &mut report, &mut failed),
@@ -341,12 +341,19 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
     if let Some(e) = failed {
         return Ok(Outcome { ending: Ending::NotStarted(e), enforced: None, blocked, killed_for_syscall, limit_hit });
     }
-    // With a leaf, the kernel's accounting of the whole tree is exact.
+    // With a leaf: the peak memory of the whole run is memory.peak. CPU time stays init's
+    // rusage of everything it reaped (exact, and without init's own setup work), except when
+    // the sandbox was killed and init never reported: then the leaf's count since the
+    // program started.
     if let (Some(u), Some(r)) = (cg_usage, report.as_mut()) {
-        r.utime_us = u.user_usec;
-        r.stime_us = u.system_usec;
         if let Some(peak) = u.peak {
             r.maxrss_kib = peak / 1024;
+        }
+        if limit_hit.is_some() {
+            let used = (u.usage_usec as f64 - watch.cgroup_baseline_us()).max(0.0) as u64;
+            let sys_share = if u.usage_usec > 0 { u.system_usec as f64 / u.usage_usec as f64 } else { 0.0 };
+            r.stime_us = (used as f64 * sys_share) as u64;
+            r.utime_us = used - r.stime_us;
         }
     }
     if killed_for_syscall {

@@ -129,6 +129,8 @@ pub struct Watch {
     pub max_sampled_rss: u64,
     /// CPU time comes from the run's cgroup (exact) and the kernel enforces memory.max.
     cgroup: bool,
+    /// The leaf's CPU usage when the program started (init's own setup work), subtracted.
+    cg_base: Option<f64>,
 }
 
 impl Watch {
@@ -137,7 +139,12 @@ impl Watch {
             .map(|set| (0..nix::sched::CpuSet::count()).filter(|c| set.is_set(*c).unwrap_or(false)).count())
             .unwrap_or(1)
             .max(1) as f64;
-        Watch { limits, cpus, started: None, hit: None, max_sampled_cpu: 0.0, max_sampled_rss: 0, cgroup: false }
+        Watch { limits, cpus, started: None, hit: None, max_sampled_cpu: 0.0, max_sampled_rss: 0, cgroup: false, cg_base: None }
+    }
+
+    /// The leaf's CPU usage (µs) when the program started.
+    pub fn cgroup_baseline_us(&self) -> f64 {
+        self.cg_base.unwrap_or(0.0) * 1e6
     }
 
     /// The run has a cgroup leaf: read CPU time from it, leave memory to memory.max.
@@ -145,9 +152,12 @@ impl Watch {
         self.cgroup = true;
     }
 
-    /// The program started now.
-    pub fn start(&mut self) {
+    /// The program started now; with a cgroup, `leaf` gives the baseline to subtract.
+    pub fn start(&mut self, leaf: Option<&crate::cgroup::Leaf>) {
         self.started.get_or_insert_with(Instant::now);
+        if let Some(l) = leaf {
+            self.cg_base.get_or_insert(l.usage().usage_usec as f64 / 1e6);
+        }
     }
 
     /// How long the launcher may sleep before the next check (None: no limit to watch).
@@ -182,7 +192,11 @@ impl Watch {
             return None;
         }
         let u = match leaf {
-            Some(l) => Usage { cpu: l.usage().usage_usec as f64 / 1e6, rss: 0 },
+            Some(l) => {
+                let now = l.usage().usage_usec as f64 / 1e6;
+                let base = *self.cg_base.get_or_insert(now);
+                Usage { cpu: now - base, rss: 0 }
+            }
             None => sandbox_usage(init),
         };
         self.max_sampled_rss = self.max_sampled_rss.max(u.rss);
@@ -220,7 +234,7 @@ mod tests {
         let mut w = Watch::new(TimeLimits::new(Some(2.0), None, Some(0.0)).unwrap());
         assert_eq!(w.timeout(), None); // not started
         w.cpus = 2.0;
-        w.start();
+        w.start(None);
         let t = w.timeout().unwrap().as_secs_f64();
         assert!((0.99..=1.0).contains(&t), "{t}");
         w.max_sampled_cpu = 1.5;

@@ -22,5 +22,41 @@ check "--time gives TLE" sh -c "$W run --verdict /tmp/v.json --time 0.5 -- sh -c
 check "--map-ranges maps the subordinate range" sh -c "$W run --map-ranges --uid 1000 -- cat /proc/self/uid_map | grep -q '100000'"
 check "the cgroup fallback is reported" sh -c "$W run --verdict /tmp/v.json -- true; grep -q 'unavailable (cgroup v2, ' /tmp/v.json"
 check "isolate init, run, cleanup" sh -c "B=\$($W isolate -b 3 --init) && echo 'print(6*7)' > \$B/box/a.py && $W isolate -b 3 -o out.txt --run -- /usr/bin/python3 a.py && test \"\$(cat \$B/box/out.txt)\" = 42 && $W isolate -b 3 --cleanup"
+
+# cgroup v2: runs inside a scope delegated by the user manager (systemd-run --user --scope
+# -p Delegate=yes), the first way ward gets a subtree
+D() { systemd-run --user --scope -q -p Delegate=yes "$@"; }
+field() { python3 -c "import json,sys; v=json.load(open('/tmp/v.json')); print(eval(sys.argv[1]))" "$1"; }
+cg_leaf() { D $W run --verdict /tmp/v.json -- true && test "$(field 'v["enforced"]["cgroup"].startswith("leaf /sys/fs/cgroup/user.slice/")')" = True; }
+cg_mle() { D $W run --verdict /tmp/v.json --mem 50M -- python3 -c 'x=bytearray(200<<20)'; test "$(field '(v["status"], v["max_rss_kib"])')" = "('MLE', 51200)"; }
+cg_forkbomb() { D $W run --verdict /tmp/v.json --procs 16 --wall-time 20 -- sh -c 'b() { b & b; }; b 2>/dev/null; true'; test "$(field 'v["status"] in ("OK", "RE", "SG")')" = True; }
+cg_tle() { D $W run --verdict /tmp/v.json --time 1 -- sh -c 'for i in 1 2 3 4; do (while :; do :; done) & done; wait'; test "$(field 'v["status"] == "TLE" and 1000 <= v["cpu_time_ms"] < 1300')" = True; }
+cg_wle() { D $W run --verdict /tmp/v.json --wall-time 1 -- sleep 30; test "$(field 'v["status"]')" = WLE; }
+cg_extra() { D $W run --verdict /tmp/v.json --time 0.2 --extra-time 5 -- python3 -c 'import time
+t = time.process_time()
+while time.process_time() - t < 0.6: pass
+print(1)' | grep -q 1 && test "$(field 'v["status"]')" = TLE; }
+cg_cpus() { D $W run --verdict /tmp/v.json --cpus 0.5 --wall-time 2 -- sh -c 'while :; do :; done'; test "$(field '700 < v["cpu_time_ms"] < 1300')" = True; }
+cg_killed() {
+    D sh -c '
+        W=$1
+        $W run -- sleep 100 & L=$!
+        sleep 2; kill -9 $L; sleep 0.5
+        c=/sys/fs/cgroup$(sed -n "s/^0:://p" /proc/self/cgroup)
+        test -n "$(find $c/.. -maxdepth 2 -name "ward-*-run")" || { echo "no stale leaf to clean"; exit 1; }
+        if pgrep -f "^sleep 100\$"; then echo "a process survived"; exit 1; fi
+        $W cleanup
+        test -z "$(find $c/.. -maxdepth 2 -name "ward-*-run")"' sh "$W"
+}
+cg_require() { $W run --require-cgroup -- true 2>&1 | grep -q 'session-c1.scope is not delegated to you'; }
+check "cgroup: a run gets its own leaf in the delegated scope" cg_leaf
+check "cgroup: a memory hog is MLE with memory.peak at the limit" cg_mle
+check "cgroup: pids.max stops a fork bomb" cg_forkbomb
+check "cgroup: 4 burners hit --time 1 on total CPU" cg_tle
+check "cgroup: a sleeper is WLE" cg_wle
+check "cgroup: extra time kills later, judged against time" cg_extra
+check "cgroup: --cpus 0.5 throttles" cg_cpus
+check "cgroup: a SIGKILLed launcher leaves no process; ward cleanup removes its leaf" cg_killed
+check "cgroup: --require-cgroup refuses outside a delegated scope" cg_require
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
