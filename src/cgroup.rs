@@ -168,7 +168,8 @@ pub fn prepare(sub: &Subtree, l: CgLimits) -> Result<Leaf> {
     }
     if let Some(p) = l.procs {
         need("pids", "--procs")?;
-        set("pids.max", p.to_string())?;
+        // the sandbox's init lives in the leaf too: it is not one of the program's processes
+        set("pids.max", (p + 1).to_string())?;
     }
     if let Some(c) = l.cpus {
         need("cpu", "--cpus")?;

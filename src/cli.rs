@@ -139,7 +139,8 @@ pub struct RunArgs {
     /// is sampled every 10 ms (approximate); --rlimit-as limits each process's address space.
     #[arg(long, value_name = "SIZE", help_heading = "Limits")]
     pub mem: Option<String>,
-    /// Most processes and threads of the whole run (cgroup pids.max; needs a delegated cgroup).
+    /// Most processes and threads of the program, all together (cgroup pids.max, plus one for
+    /// the sandbox's init; needs a delegated cgroup).
     #[arg(long, value_name = "N", help_heading = "Limits")]
     pub procs: Option<u64>,
     /// CPU bandwidth of the whole run in CPUs, e.g. 1 or 0.5 (cgroup cpu.max; needs a

@@ -293,7 +293,30 @@ fn options(a: &Args, boxdir: &Path) -> Result<Options> {
         o.net.mode = crate::net::NetMode::Auto;
         o.net.allow_host_loopback = true;
     }
+    if a.cg {
+        // isolate's control-group mode: a cgroup leaf is required (a sandbox error without
+        // one), --cg-mem is the leaf's memory.max, -p its pids.max
+        o.require_cgroup = true;
+        o.mem = a.cg_mem.map(|k| k * 1024);
+        o.procs = match a.processes {
+            Some(Some(n)) => Some(n),
+            Some(None) => None,
+            None => Some(1),
+        };
+    }
     Ok(o)
+}
+
+/// isolate's meta file for a verdict (`cg`: isolate's control-group mode, which adds
+/// cg-mem and cg-oom-killed).
+pub fn meta_cg(v: &Verdict, cg: bool) -> String {
+    let mut m = meta(v);
+    if cg {
+        let extra = format!("cg-mem:{}\n{}", v.max_rss_kib, if v.status == Status::MLE { "cg-oom-killed:1\n" } else { "" });
+        let at = m.find("exitcode:").or_else(|| m.find("exitsig:")).or_else(|| m.find("killed:")).or_else(|| m.find("message:")).unwrap_or(m.len());
+        m.insert_str(at, &extra);
+    }
+    m
 }
 
 /// isolate's meta file for a verdict.
@@ -321,6 +344,7 @@ pub fn meta(v: &Verdict) -> String {
         Status::SG => (Some("SG"), Some(format!("Caught fatal signal {}", v.signal.unwrap_or(0)))),
         Status::TLE | Status::WLE => (Some("TO"), Some(v.message.clone())),
         Status::SYS => (Some("SG"), Some(v.message.clone())),
+        // isolate reports a cgroup OOM kill as a signal death (SIGKILL) with cg-oom-killed
         Status::MLE | Status::OLE => (Some("SG"), Some(v.message.clone())),
         Status::XX => (Some("XX"), Some(v.message.clone())),
     };
@@ -334,9 +358,16 @@ pub fn meta(v: &Verdict) -> String {
 }
 
 fn run_box(a: &Args, root: &Path) -> Result<Verdict> {
-    if a.cg || a.cg_mem.is_some() {
-        let why = crate::probe::cgroup().detail;
-        return Err(Error::host(format!("--cg: control groups are not available to ward here: {why}"), "run without --cg (limits then apply as isolate's do without it), or see 'ward check'"));
+    if a.cg_mem.is_some() && !a.cg {
+        return Err(usage("--cg-mem needs --cg"));
+    }
+    if a.cg {
+        if let Err(why) = crate::cgroup::find() {
+            return Err(Error::host(
+                format!("--cg: control groups are not available to ward here: {why}"),
+                "run without --cg, or in a delegated scope (systemd-run --user --scope -p Delegate=yes isolate ...); see 'ward check'",
+            ));
+        }
     }
     let boxdir = root.join(a.box_id.to_string()).join("box");
     if !boxdir.is_dir() {
@@ -405,7 +436,7 @@ pub fn main(args: &[OsString]) -> i32 {
                 _ => v,
             };
             if let Some(m) = &a.meta {
-                if let Err(e) = std::fs::File::create(m).and_then(|mut f| f.write_all(meta(&v).as_bytes())) {
+                if let Err(e) = std::fs::File::create(m).and_then(|mut f| f.write_all(meta_cg(&v, a.cg).as_bytes())) {
                     eprintln!("Cannot write the meta file {}: {e}", m.display());
                     return 2;
                 }

@@ -48,6 +48,16 @@ cg_killed() {
         $W cleanup
         test -z "$(find $c/.. -maxdepth 2 -name "ward-*-run")"' sh "$W"
 }
+iso_cg() {
+    D sh -c '
+        W=$1
+        B=$($W isolate --cg -b 4 --init) || exit 1
+        $W isolate --cg -b 4 -M $B/m1 --cg-mem=51200 --run -- /usr/bin/python3 -c "x=bytearray(200<<20)"
+        grep -q "^cg-oom-killed:1" $B/m1 && grep -q "^cg-mem:51200" $B/m1 && grep -q "^status:SG" $B/m1 || { cat $B/m1; exit 1; }
+        $W isolate --cg -b 4 -M $B/m2 -p1 --run -- /bin/sh -c "/bin/true && echo forked" > $B/out; grep -q forked $B/out && { echo "-p1 let it fork"; exit 1; }
+        $W isolate --cg -b 4 -M $B/m3 -p8 -t 1 --run -- /bin/sh -c "/bin/true && echo forked" | grep -q forked || exit 1
+        $W isolate --cg -b 4 --cleanup' sh "$W"
+}
 cg_require() { $W run --require-cgroup -- true 2>&1 | grep -q 'session-c1.scope is not delegated to you'; }
 check "cgroup: a run gets its own leaf in the delegated scope" cg_leaf
 check "cgroup: a memory hog is MLE with memory.peak at the limit" cg_mle
@@ -58,5 +68,6 @@ check "cgroup: extra time kills later, judged against time" cg_extra
 check "cgroup: --cpus 0.5 throttles" cg_cpus
 check "cgroup: a SIGKILLed launcher leaves no process; ward cleanup removes its leaf" cg_killed
 check "cgroup: --require-cgroup refuses outside a delegated scope" cg_require
+check "isolate --cg: --cg-mem is memory.max (cg-oom-killed, cg-mem), -p is pids.max" iso_cg
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
