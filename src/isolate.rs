@@ -234,12 +234,15 @@ fn dir_rule(o: &mut Options, rule: &str) -> Result<()> {
     }
     o.mounts.retain(|m| !matches!(m, MountSpec::Bind { dst: d, .. } | MountSpec::RoBind { dst: d, .. } | MountSpec::DevBind { dst: d, .. } if *d == dst));
     o.mounts.push(if opts.contains(&"dev") {
-        MountSpec::DevBind { src: outside, dst }
+        MountSpec::DevBind { src: outside, dst: dst.clone() }
     } else if opts.contains(&"rw") {
-        MountSpec::Bind { src: outside, dst }
+        MountSpec::Bind { src: outside, dst: dst.clone() }
     } else {
-        MountSpec::RoBind { src: outside, dst }
+        MountSpec::RoBind { src: outside, dst: dst.clone() }
     });
+    if opts.contains(&"noexec") {
+        o.mounts.push(MountSpec::NoExec { dst });
+    }
     Ok(())
 }
 

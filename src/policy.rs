@@ -29,6 +29,8 @@ pub enum MountSpec {
     Overlay { src: PathBuf, dst: PathBuf },
     Symlink { target: PathBuf, dst: PathBuf },
     Dir { dst: PathBuf },
+    /// Make what is mounted at `dst` (a bind made earlier) noexec, recursively.
+    NoExec { dst: PathBuf },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -229,6 +231,8 @@ pub enum MountOp {
     DevPts { dst: PathBuf },
     /// Make a mount point read-only (not recursive): used last, for / and /dev.
     RemountRo { dst: PathBuf },
+    /// Add noexec to a mount (recursively).
+    NoExec { dst: PathBuf },
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -786,6 +790,7 @@ fn user_op(m: &MountSpec, fs: &dyn Resolve, tmp_size: u64) -> Result<MountOp> {
             MountOp::Symlink { target: target.clone(), dst: normalize_dst("--symlink", dst)? }
         }
         MountSpec::Dir { dst } => MountOp::Dir { dst: normalize_dst("--dir", dst)? },
+        MountSpec::NoExec { dst } => MountOp::NoExec { dst: normalize_dst("noexec", dst)? },
     })
 }
 

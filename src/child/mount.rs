@@ -36,6 +36,7 @@ pub enum Op {
     Proc { dst: CString },
     DevPts { dst: CString },
     RemountRo { dst: CString },
+    NoExec { dst: CString },
 }
 
 fn cstr(prefix: &str, p: &Path) -> Result<CString, crate::error::Error> {
@@ -84,6 +85,7 @@ impl Op {
                     MountOp::Proc { dst } => Op::Proc { dst: cstr(NEW, dst)? },
                     MountOp::DevPts { dst } => Op::DevPts { dst: cstr(NEW, dst)? },
                     MountOp::RemountRo { dst } => Op::RemountRo { dst: cstr(NEW, dst)? },
+                    MountOp::NoExec { dst } => Op::NoExec { dst: cstr(NEW, dst)? },
                 })
             })
             .collect()
@@ -282,6 +284,7 @@ fn apply(op: &Op) -> Result<(), Fail> {
                 .map_err(|e| fail(e, format_args!("mount(devpts -> {})", shown(dst))))
         }
         Op::RemountRo { dst } => set_attrs(dst, sys::MOUNT_ATTR_RDONLY, false, "ro"),
+        Op::NoExec { dst } => set_attrs(dst, sys::MOUNT_ATTR_NOEXEC, true, "noexec"),
     }
 }
 

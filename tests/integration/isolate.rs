@@ -192,3 +192,30 @@ fn usage_errors_and_version() {
     c.current_dir(iso.s.path());
     assert!(String::from_utf8_lossy(&c.output().unwrap().stdout).starts_with("The process isolator"));
 }
+
+#[test]
+fn dir_rules_with_options() {
+    let iso = Iso::new();
+    let w = iso.init(14);
+    let b = w.join("box");
+    let tools = iso.s.mkdir("tools");
+    c_program(&tools, "tool", "int main(){return 7;}");
+    let spec = |opts: &str| format!("--dir=/opt/tools={}{opts}", tools.display());
+    // bound read-only and executable by default
+    let out = iso.cmd(&["-b", "14", &spec(""), "--run", "--", "/opt/tools/tool"]);
+    assert_eq!(out.status.code(), Some(1)); // exit status 7 is RE
+    // noexec: the program cannot be executed
+    let m = b.join("meta");
+    let out = iso.cmd(&["-b", "14", &spec(":noexec"), &format!("--meta={}", m.display()), "--run", "--", "/opt/tools/tool"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(meta(&m)["message"], "execve(\"/opt/tools/tool\"): Permission denied");
+    // maybe: a missing directory is skipped; without it, an error
+    let out = iso.cmd(&["-b", "14", "--dir=/opt/none=/does/not/exist:maybe", "--run", "--", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = iso.cmd(&["-b", "14", "--dir=/opt/none=/does/not/exist", "--run", "--", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(2));
+    // rw: writable
+    let out = iso.cmd(&["-b", "14", &spec(":rw"), "--run", "--", "/bin/sh", "-c", "echo x > /opt/tools/new"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(tools.join("new").exists());
+}
