@@ -8,10 +8,11 @@
 //! found in the subtree's root (the grader that started ward) are moved to `ward-caller`,
 //! since a cgroup whose controllers are enabled for its children may hold no process.
 //!
-//! This version uses a subtree that is already delegated (a `systemd-run --user --scope -p
-//! Delegate=yes` scope, a CI runner's or container's own cgroup). Asking the systemd user
-//! manager for one over D-Bus is not implemented yet: without delegation, runs fall back to
-//! sampling (see `limits`).
+//! The subtree is either already delegated (a `systemd-run --user --scope -p Delegate=yes`
+//! scope, a CI runner's or container's own cgroup) or, when the caller sits in a session
+//! scope it does not own, obtained from the systemd user manager over the session bus
+//! (`dbus`: StartTransientUnit of a scope with Delegate=yes holding the launcher). Without
+//! either, runs fall back to sampling (see `limits`).
 
 use crate::error::{Error, Result};
 use std::os::fd::{AsRawFd, OwnedFd};
@@ -25,6 +26,8 @@ pub struct Subtree {
     pub dir: PathBuf,
     /// The controllers available in it.
     pub controllers: Vec<String>,
+    /// How ward got it: already delegated, or from the systemd user manager.
+    pub how: &'static str,
 }
 
 fn read(p: &Path) -> Option<String> {
@@ -61,7 +64,23 @@ pub fn find() -> std::result::Result<Subtree, String> {
         return Err(format!("cgroup v2, but {own} is not delegated to you"));
     }
     let controllers: Vec<String> = read(&dir.join("cgroup.controllers")).unwrap_or_default().split_whitespace().map(str::to_string).collect();
-    Ok(Subtree { dir, controllers })
+    Ok(Subtree { dir, controllers, how: "already delegated to the caller" })
+}
+
+/// `find`, and when the caller's cgroup is not delegated but a session bus is there, ask the
+/// systemd user manager to move the launcher into a new scope with Delegate=yes
+/// (StartTransientUnit), then use that.
+pub fn find_or_obtain() -> std::result::Result<Subtree, String> {
+    match find() {
+        Ok(s) => Ok(s),
+        Err(why) if why.contains("is not delegated to you") && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() => {
+            match crate::dbus::start_delegated_scope(std::process::id()) {
+                Ok(unit) => find().map(|s| Subtree { how: "a scope with Delegate=yes from the systemd user manager (StartTransientUnit)", ..s }).map_err(|e| format!("{unit}: {e}")),
+                Err(e) => Err(format!("{why}, and the systemd user manager gave no delegated scope: {e}")),
+            }
+        }
+        Err(why) => Err(why),
+    }
 }
 
 /// Limits applied in the leaf.

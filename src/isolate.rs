@@ -365,7 +365,7 @@ fn run_box(a: &Args, root: &Path) -> Result<Verdict> {
         return Err(usage("--cg-mem needs --cg"));
     }
     if a.cg {
-        if let Err(why) = crate::cgroup::find() {
+        if let Err(why) = crate::cgroup::find_or_obtain() {
             return Err(Error::host(
                 format!("--cg: control groups are not available to ward here: {why}"),
                 "run without --cg, or in a delegated scope (systemd-run --user --scope -p Delegate=yes isolate ...); see 'ward check'",

@@ -293,9 +293,10 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
     let cg_usage = leaf.as_ref().map(|l| l.usage());
     let cg_info = match &leaf {
         Some(l) => format!(
-            "leaf {} in the delegated subtree {} (controllers: {}); cpu time from cpu.stat, peak memory from memory.peak",
+            "leaf {} in the delegated subtree {} ({}; controllers: {}); cpu time from cpu.stat, peak memory from memory.peak",
             l.dir.display(),
             l.subtree.dir.display(),
+            l.subtree.how,
             l.subtree.controllers.join(" ")
         ),
         None => format!("unavailable ({cg_note}); cpu time and peak memory come from rusage"),

@@ -39,6 +39,7 @@
 pub mod sys;
 
 pub mod cgroup;
+pub mod dbus;
 pub mod check;
 pub mod cli;
 pub mod child;

@@ -10,12 +10,18 @@ use std::path::{Path, PathBuf};
 impl Host {
     /// Gather the caller's ids, names, environment and the layout of the host's root.
     /// `want_subids`: read /etc/subuid and /etc/subgid (only --map-ranges needs them).
+    /// (Only looks for a delegated cgroup; never asks systemd for one.)
     pub fn gather(want_subids: bool) -> std::io::Result<Host> {
-        Host::gather_for(want_subids, false)
+        Host::gather_with(want_subids, false, false)
     }
 
-    /// As `gather`; `want_net` also looks up the networking helpers and the host's gateway.
+    /// For a run: `want_net` also looks up the networking helpers and the host's gateway, and
+    /// without a delegated cgroup ward asks the systemd user manager for one.
     pub fn gather_for(want_subids: bool, want_net: bool) -> std::io::Result<Host> {
+        Host::gather_with(want_subids, want_net, true)
+    }
+
+    fn gather_with(want_subids: bool, want_net: bool, obtain_cgroup: bool) -> std::io::Result<Host> {
         let uid = Uid::current();
         let gid = Gid::current();
         // /etc/passwd and /etc/group first: one read each, no NSS daemons to ask; NSS for
@@ -77,7 +83,7 @@ impl Host {
             slirp4netns: if want_net { find_program("slirp4netns") } else { None },
             pasta: if want_net { find_program("pasta") } else { None },
             gateway: if want_net { crate::net::host_gateway() } else { None },
-            cgroup: crate::cgroup::find(),
+            cgroup: if obtain_cgroup { crate::cgroup::find_or_obtain() } else { crate::cgroup::find() },
             cache_dir: {
                 let d = crate::seccomp::cache_dir(home_for_cache.as_deref());
                 d.map(|d| std::fs::canonicalize(&d).unwrap_or(d))

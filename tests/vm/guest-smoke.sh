@@ -20,7 +20,7 @@ check "--net pasta" sh -c "$W run --net pasta -- sh -c 'grep -c 00000000 /proc/n
 check "--allow-connect refused without Landlock TCP rules (6.1)" sh -c "$W run --net slirp4netns --allow-connect 443 -- true 2>&1 | grep -q 'need Landlock TCP rules'"
 check "--time gives TLE" sh -c "$W run --verdict /tmp/v.json --time 0.5 -- sh -c 'while :; do :; done'; grep -q '\"status\":\"TLE\"' /tmp/v.json"
 check "--map-ranges maps the subordinate range" sh -c "$W run --map-ranges --uid 1000 -- cat /proc/self/uid_map | grep -q '100000'"
-check "the cgroup fallback is reported" sh -c "$W run --verdict /tmp/v.json -- true; grep -q 'unavailable (cgroup v2, ' /tmp/v.json"
+check "without delegation or a session bus, the cgroup fallback is reported" sh -c "env -u DBUS_SESSION_BUS_ADDRESS $W run --verdict /tmp/v.json -- true; grep -q 'unavailable (cgroup v2, ' /tmp/v.json"
 check "isolate init, run, cleanup" sh -c "B=\$($W isolate -b 3 --init) && echo 'print(6*7)' > \$B/box/a.py && $W isolate -b 3 -o out.txt --run -- /usr/bin/python3 a.py && test \"\$(cat \$B/box/out.txt)\" = 42 && $W isolate -b 3 --cleanup"
 
 # cgroup v2: runs inside a scope delegated by the user manager (systemd-run --user --scope
@@ -41,7 +41,9 @@ cg_killed() {
     D sh -c '
         W=$1
         $W run -- sleep 100 & L=$!
-        sleep 2; kill -9 $L; sleep 0.5
+        # wait (the guest is slow) until the sandbox runs, then kill the launcher
+        i=0; while ! pgrep -f "^sleep 100\$" >/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
+        kill -9 $L; sleep 0.5
         c=/sys/fs/cgroup$(sed -n "s/^0:://p" /proc/self/cgroup)
         test -n "$(find $c/.. -maxdepth 2 -name "ward-*-run")" || { echo "no stale leaf to clean"; exit 1; }
         if pgrep -f "^sleep 100\$"; then echo "a process survived"; exit 1; fi
@@ -58,7 +60,9 @@ iso_cg() {
         $W isolate --cg -b 4 -M $B/m3 -p8 -t 1 --run -- /bin/sh -c "/bin/true && echo forked" | grep -q forked || exit 1
         $W isolate --cg -b 4 --cleanup' sh "$W"
 }
-cg_require() { $W run --require-cgroup -- true 2>&1 | grep -q 'session-c1.scope is not delegated to you'; }
+cg_require() { env -u DBUS_SESSION_BUS_ADDRESS $W run --require-cgroup -- true 2>&1 | grep -q 'session-c1.scope is not delegated to you'; }
+cg_dbus() { $W run --verdict /tmp/v.json --mem 50M -- python3 -c 'x=bytearray(200<<20)'; test "$(field '(v["status"], "StartTransientUnit" in v["enforced"]["cgroup"])')" = "('MLE', True)"; }
+cg_dbus_isolate() { B=$($W isolate --cg -b 5 --init) && $W isolate --cg -b 5 -M $B/m --cg-mem=51200 -p4 --run -- /bin/true && grep -q '^cg-mem:' $B/m && $W isolate --cg -b 5 --cleanup; }
 check "cgroup: a run gets its own leaf in the delegated scope" cg_leaf
 check "cgroup: a memory hog is MLE with memory.peak at the limit" cg_mle
 check "cgroup: pids.max stops a fork bomb" cg_forkbomb
@@ -67,7 +71,9 @@ check "cgroup: a sleeper is WLE" cg_wle
 check "cgroup: extra time kills later, judged against time" cg_extra
 check "cgroup: --cpus 0.5 throttles" cg_cpus
 check "cgroup: a SIGKILLed launcher leaves no process; ward cleanup removes its leaf" cg_killed
-check "cgroup: --require-cgroup refuses outside a delegated scope" cg_require
+check "cgroup: --require-cgroup refuses without delegation or a session bus" cg_require
+check "cgroup: from a session scope, ward gets a delegated scope over D-Bus (MLE)" cg_dbus
+check "cgroup: isolate --cg from a session scope, over D-Bus" cg_dbus_isolate
 check "isolate --cg: --cg-mem is memory.max (cg-oom-killed, cg-mem), -p is pids.max" iso_cg
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
