@@ -233,6 +233,10 @@ pub struct RunArgs {
     /// Write the JSON verdict to FILE.
     #[arg(long, value_name = "FILE", help_heading = "Report")]
     pub verdict: Option<PathBuf>,
+    /// Also write isolate's meta file (time, time-wall, max-rss, cg-mem, exitcode, exitsig,
+    /// killed, message, status RE/SG/TO/XX) to FILE, for graders that read isolate's output.
+    #[arg(long, value_name = "FILE", help_heading = "Report")]
+    pub meta: Option<PathBuf>,
     /// Write the JSON verdict to the open file descriptor N.
     #[arg(long, value_name = "N", conflicts_with = "verdict", help_heading = "Report")]
     pub verdict_fd: Option<i32>,

@@ -113,6 +113,10 @@ fn run(args: &ward::cli::RunArgs, m: Option<&clap::ArgMatches>) -> anyhow::Resul
 
 fn write_verdict(args: &ward::cli::RunArgs, v: &Verdict) -> anyhow::Result<()> {
     let json = v.to_json() + "\n";
+    if let Some(path) = &args.meta {
+        let cg = v.enforced.as_ref().is_some_and(|e| e.cgroup.starts_with("leaf "));
+        std::fs::write(path, ward::isolate::meta_cg(v, cg)).with_context(|| format!("--meta {}: cannot write the meta file", path.display()))?;
+    }
     if let Some(path) = &args.verdict {
         std::fs::write(path, &json).with_context(|| format!("--verdict {}: cannot write the verdict", path.display()))?;
     } else if let Some(fd) = args.verdict_fd {

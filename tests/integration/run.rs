@@ -79,3 +79,18 @@ fn library_example_runs_unprivileged() {
     assert!(stdout.contains("hello from the sandbox"), "{stdout}");
     assert!(stdout.contains("status OK"), "{stdout}");
 }
+
+#[test]
+fn meta_file_in_isolates_format() {
+    let s = Scratch::new();
+    let m = s.join("meta.txt");
+    let r = run_in(&s, &["--meta", m.to_str().unwrap(), "--", "sh", "-c", "exit 3"]);
+    assert_eq!(r.code(), 3);
+    let text = std::fs::read_to_string(&m).unwrap();
+    assert!(text.starts_with("time:") && text.contains("\ntime-wall:") && text.contains("\nmax-rss:"), "{text}");
+    assert!(text.ends_with("exitcode:3\nmessage:Exited with error status 3\nstatus:RE\n"), "{text}");
+    let r = run_in(&s, &["--meta", m.to_str().unwrap(), "--wall-time", "0.3", "--", "sleep", "5"]);
+    assert_eq!(r.status(), "WLE");
+    let text = std::fs::read_to_string(&m).unwrap();
+    assert!(text.ends_with("killed:1\nmessage:Time limit exceeded (wall clock)\nstatus:TO\n"), "{text}");
+}
