@@ -213,12 +213,13 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
         watch.use_cgroup();
     }
     let mut started_at: Option<std::time::Instant> = None;
+    let mut pre_exec_us: u64 = 0;
     let handle = |m: Msg, report: &mut Option<crate::sync::ExitReport>, failed: &mut Option<Error>| match m {
         Msg::Exited(r) => *report = Some(r),
         Msg::Failed { stage, errno, what } => {
             failed.get_or_insert_with(|| child_error(stage, errno, what.as_str()));
         }
-        Msg::Go | Msg::Listener | Msg::NetReady | Msg::Started => {}
+        Msg::Go | Msg::Listener | Msg::NetReady | Msg::Started | Msg::PreExec(_) => {}
     };
     let init_status = loop {
         let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
@@ -252,6 +253,7 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
         if !sock_ev.is_empty() {
             match recv_msg_fd(parent_sock.as_fd(), true) {
                 Ok(Some((Msg::Listener, Some(fd)))) => listener = Some(fd),
+                Ok(Some((Msg::PreExec(ns), _))) => pre_exec_us = ns / 1000,
                 Ok(Some((Msg::Started, _))) => {
                     watch.start(leaf.as_ref());
                     started_at.get_or_insert_with(std::time::Instant::now);
@@ -311,6 +313,9 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
     }
     // Init has exited; everything it sent is already queued.
     while let Ok(Some((m, _))) = recv_msg_fd(parent_sock.as_fd(), true) {
+        if let Msg::PreExec(ns) = m {
+            pre_exec_us = ns / 1000;
+        }
         handle(m, &mut report, &mut failed);
     }
     let enforced = Some(Enforced { network: net_info, cgroup: cg_info, ..Enforced::from_policy(policy) });
@@ -356,6 +361,13 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
             r.stime_us = (used as f64 * sys_share) as u64;
             r.utime_us = used - r.stime_us;
         }
+    }
+    // ward's own steps in the program's process before execve are not the program's time
+    // (mostly system time: Landlock, the seccomp filter load).
+    if let Some(r) = report.as_mut() {
+        let from_sys = pre_exec_us.min(r.stime_us);
+        r.stime_us -= from_sys;
+        r.utime_us = r.utime_us.saturating_sub(pre_exec_us - from_sys);
     }
     if killed_for_syscall {
         // init died with the sandbox: there is no report, only the denied call.

@@ -157,6 +157,9 @@ pub enum Msg {
     NetReady,
     /// init -> parent: the program's process exists (its clock starts).
     Started,
+    /// program -> parent: the CPU time (ns) its process used before execve (ward's last
+    /// steps), which the verdict does not charge to the program.
+    PreExec(u64),
 }
 
 const MSG_LEN: usize = 4 + 4 + 4 + 2 + NOTE_LEN + 8 * 7;
@@ -176,6 +179,10 @@ impl Msg {
             Msg::Listener => w.u32(4),
             Msg::NetReady => w.u32(5),
             Msg::Started => w.u32(6),
+            Msg::PreExec(ns) => {
+                w.u32(7);
+                w.u64(*ns);
+            }
             Msg::Exited(r) => {
                 w.u32(3);
                 for v in [
@@ -224,6 +231,7 @@ impl Msg {
             4 => Some(Msg::Listener),
             5 => Some(Msg::NetReady),
             6 => Some(Msg::Started),
+            7 => Some(Msg::PreExec(r.u64()?)),
             _ => None,
         }
     }

@@ -155,6 +155,10 @@ pub fn program(plan: &Plan) -> ! {
     step(plan, Stage::Chdir, || process::chdir(plan));
     step(plan, Stage::Fds, process::close_fds); // everything above 2 closes at exec
     step(plan, Stage::Seccomp, || seccomp::load(plan)); // last: nothing after it may need a denied call
+    // The program's CPU time starts at execve: report what ward's steps cost this process.
+    if let Ok(t) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID) {
+        let _ = crate::sync::send_msg(plan.chan(), &crate::sync::Msg::PreExec(t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64));
+    }
     let e = process::exec(plan);
     report(plan, Stage::Exec, &e);
     sys::exit_now(if e.errno == Errno::ENOENT || e.errno == Errno::ENOTDIR { 127 } else { 126 })
