@@ -253,7 +253,10 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
         if !sock_ev.is_empty() {
             match recv_msg_fd(parent_sock.as_fd(), true) {
                 Ok(Some((Msg::Listener, Some(fd)))) => listener = Some(fd),
-                Ok(Some((Msg::PreExec(ns), _))) => pre_exec_us = ns / 1000,
+                Ok(Some((Msg::PreExec(ns), _))) => {
+                    pre_exec_us = ns / 1000;
+                    watch.set_pre_exec(ns as f64 / 1e9);
+                }
                 Ok(Some((Msg::Started, _))) => {
                     watch.start(leaf.as_ref());
                     started_at.get_or_insert_with(std::time::Instant::now);
@@ -333,7 +336,7 @@ fn spawn_and_supervise(policy: &Policy, plan: &Plan, parent_sock: OwnedFd, child
         let (_, ru) = init_status;
         let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
         let (utime, stime) = (us(ru.ru_utime), us(ru.ru_stime));
-        let sampled = (watch.max_sampled_cpu * 1e6) as u64;
+        let sampled = (watch.max_sampled_cpu * 1e6) as u64 + pre_exec_us; // subtracted once below
         report = Some(crate::sync::ExitReport {
             wait_status: libc::SIGKILL,
             wall_ns: started_at.map(|t| t.elapsed().as_nanos() as u64).unwrap_or(0),

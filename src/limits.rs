@@ -131,6 +131,7 @@ pub struct Watch {
     cgroup: bool,
     /// The leaf's CPU usage when the program started (init's own setup work), subtracted.
     cg_base: Option<f64>,
+    pre_exec: f64,
 }
 
 impl Watch {
@@ -139,7 +140,12 @@ impl Watch {
             .map(|set| (0..nix::sched::CpuSet::count()).filter(|c| set.is_set(*c).unwrap_or(false)).count())
             .unwrap_or(1)
             .max(1) as f64;
-        Watch { limits, cpus, started: None, hit: None, max_sampled_cpu: 0.0, max_sampled_rss: 0, cgroup: false, cg_base: None }
+        Watch { limits, cpus, started: None, hit: None, max_sampled_cpu: 0.0, max_sampled_rss: 0, cgroup: false, cg_base: None, pre_exec: 0.0 }
+    }
+
+    /// CPU seconds the program's process spent in ward's steps before execve: not counted.
+    pub fn set_pre_exec(&mut self, secs: f64) {
+        self.pre_exec = secs;
     }
 
     /// The leaf's CPU usage (µs) when the program started.
@@ -200,7 +206,7 @@ impl Watch {
             None => sandbox_usage(init),
         };
         self.max_sampled_rss = self.max_sampled_rss.max(u.rss);
-        self.max_sampled_cpu = self.max_sampled_cpu.max(u.cpu);
+        self.max_sampled_cpu = self.max_sampled_cpu.max(u.cpu - self.pre_exec);
         if self.limits.mem.is_some_and(|m| self.max_sampled_rss > m) {
             self.hit = Some(Hit::Memory);
             return self.hit;
