@@ -2,8 +2,8 @@
 """Runs inside the VM guest (kernel 6.1, cgroup v2), inside one delegated scope: how exact
 ward's judge numbers are. Prints a summary; see benches/accuracy.sh."""
 import json, os, statistics, subprocess, sys, time
-W = "/mnt/ward/ward"
-B = "/mnt/ward"
+W = os.environ.get("WARD", "/mnt/ward/ward")
+B = os.environ.get("BIN_DIR", "/mnt/ward")
 N = int(os.environ.get("N", "100"))
 def run(args):
     p = subprocess.run([W, "run", "--no-workdir", "--verdict", "/tmp/v.json", *args], capture_output=True, text=True)
