@@ -139,6 +139,10 @@ pub struct RunArgs {
     /// is sampled every 10 ms (approximate); --rlimit-as limits each process's address space.
     #[arg(long, value_name = "SIZE", help_heading = "Limits")]
     pub mem: Option<String>,
+    /// Largest file the program may write, also caps --stdout/--stderr files (RLIMIT_FSIZE
+    /// for every process): a run ended by it is OLE.
+    #[arg(long, value_name = "SIZE", help_heading = "Limits")]
+    pub fsize: Option<String>,
     /// Most processes and threads of the program, all together (cgroup pids.max, plus one for
     /// the sandbox's init; needs a delegated cgroup).
     #[arg(long, value_name = "N", help_heading = "Limits")]
@@ -372,6 +376,9 @@ impl RunArgs {
         o.extra_time = self.extra_time.or(o.extra_time);
         o.require_cgroup |= self.require_cgroup;
         o.procs = self.procs.or(o.procs);
+        if let Some(f) = &self.fsize {
+            o.output = Some(parse_size("--fsize", f)?);
+        }
         o.cpus = self.cpus.or(o.cpus);
         if let Some(m) = &self.mem {
             o.mem = Some(parse_size("--mem", m)?);

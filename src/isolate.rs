@@ -277,9 +277,7 @@ fn options(a: &Args, boxdir: &Path) -> Result<Options> {
     if let Some(m) = a.mem_kb {
         o.rlimits.push((Limit::As, Some(m * 1024)));
     }
-    if let Some(f) = a.fsize_kb {
-        o.rlimits.push((Limit::Fsize, Some(f * 1024)));
-    }
+    o.output = a.fsize_kb.map(|f| f * 1024);
     o.rlimits.push((Limit::Nofile, Some(64)));
     // isolate's environment: only what is asked for, plus LIBC_FATAL_STDERR_=1
     o.setenv.push(("LIBC_FATAL_STDERR_".into(), "1".into()));

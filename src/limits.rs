@@ -23,6 +23,8 @@ pub struct TimeLimits {
     pub extra_time: f64,
     /// Resident memory of the whole run in bytes; the verdict is MLE above it.
     pub mem: Option<u64>,
+    /// Largest file (RLIMIT_FSIZE); a run ended by SIGXFSZ under it is OLE.
+    pub output: Option<u64>,
 }
 
 impl TimeLimits {
@@ -44,7 +46,7 @@ impl TimeLimits {
         if extra_time.is_some() && time.is_none() {
             return Err(Error::invalid("--extra-time without --time: there is no CPU limit to extend", "add --time SECONDS"));
         }
-        Ok(TimeLimits { time, wall_time, extra_time: extra_time.unwrap_or(0.0), mem })
+        Ok(TimeLimits { time, wall_time, extra_time: extra_time.unwrap_or(0.0), mem, output: None })
     }
 
     pub fn is_empty(&self) -> bool {

@@ -167,6 +167,8 @@ pub struct Options {
     pub extra_time: Option<f64>,
     /// `--mem`: resident memory of the whole run (bytes).
     pub mem: Option<u64>,
+    /// `--fsize`: largest file the program may write (bytes); ended by it: OLE.
+    pub output: Option<u64>,
     /// `--procs`, `--cpus`: whole-run process count and CPU bandwidth (cgroups only).
     pub procs: Option<u64>,
     pub cpus: Option<f64>,
@@ -398,7 +400,8 @@ impl Policy {
         }
 
         let net = build_net(&o.net, host)?;
-        let limits = crate::limits::TimeLimits::with_mem(o.time, o.wall_time, o.extra_time, o.mem)?;
+        let mut limits = crate::limits::TimeLimits::with_mem(o.time, o.wall_time, o.extra_time, o.mem)?;
+        limits.output = o.output;
         if o.cpus.is_some_and(|c| !c.is_finite() || c <= 0.0 || c > 4096.0) {
             return Err(Error::invalid(format!("--cpus {}: not a usable number of CPUs", o.cpus.unwrap_or(0.0)), "give a positive number, e.g. 1 or 0.5"));
         }
@@ -476,7 +479,8 @@ impl Policy {
             }
         }
         let mut rlimits: Vec<(Limit, Option<u64>)> = vec![(Limit::Core, Some(0))];
-        for (l, v) in &o.rlimits {
+        let fsize = o.output.map(|b| (Limit::Fsize, Some(b)));
+        for (l, v) in o.rlimits.iter().chain(fsize.iter()) {
             rlimits.retain(|(k, _)| k != l);
             rlimits.push((*l, *v));
         }

@@ -378,12 +378,7 @@ impl Profile {
             }
         }
         let l = &self.limits;
-        if l.output.is_some() {
-            return Err(Error::invalid(
-                "profile key limits.output: not supported by this version of ward",
-                "use process.rlimits.fsize (per process)",
-            ));
-        }
+        o.output = l.output.as_deref().map(|v| parse_size("limits.output", v)).transpose()?;
         o.procs = l.procs;
         o.cpus = l.cpus;
         o.mem = l.mem.as_deref().map(|m| parse_size("limits.mem", m)).transpose()?;
@@ -452,7 +447,7 @@ mod tests {
     #[test]
     fn impossible_requests_are_refused() {
         let p = Profile::parse("x", "[limits]\noutput = \"1M\"\n").unwrap();
-        assert!(p.to_options(None).unwrap_err().to_string().contains("limits.output"));
+        assert_eq!(p.to_options(None).unwrap().output, Some(1 << 20));
         let p = Profile::parse("x", "[limits]\nmem = \"1G\"\n").unwrap();
         assert_eq!(p.to_options(None).unwrap().mem, Some(1 << 30));
         let p = Profile::parse("x", "[limits]\ntime = 1.5\nwall_time = 3.0\n").unwrap();

@@ -138,6 +138,7 @@ impl Enforced {
                     "wall_time": p.limits.wall_time,
                     "extra_time": p.limits.extra_time,
                     "mem": p.limits.mem,
+                    "output": p.limits.output,
                     "enforced_by": "the launcher, sampling the sandbox's processes (approximate: no cgroup; CPU killed at time + extra_time and judged against time; memory is the sum of the processes' resident sets, sampled every 10 ms)",
                 })
             },
@@ -257,6 +258,10 @@ impl Verdict {
             self.status = Status::MLE;
             self.limit_hit = Some("memory");
             self.message = "Memory limit exceeded".into();
+        } else if l.output.is_some() && self.signal == Some(nix::libc::SIGXFSZ) {
+            self.status = Status::OLE;
+            self.limit_hit = Some("output");
+            self.message = "Output limit exceeded".into();
         }
         self
     }

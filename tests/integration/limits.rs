@@ -110,3 +110,17 @@ fn memory_of_the_whole_run_gives_mle() {
     assert_eq!((r.status(), r.stdout().as_str()), ("OK", "ok\n"));
     assert!(r.v()["max_rss_kib"].as_u64().unwrap() > 30 << 10);
 }
+
+#[test]
+fn output_limit_gives_ole() {
+    let s = Scratch::new();
+    let out = s.join("out.txt");
+    let r = run_in(&s, &["--fsize", "4K", "--stdout", out.to_str().unwrap(), "--", "sh", "-c", "exec head -c 100000 /dev/zero"]);
+    assert_eq!(r.status(), "OLE", "{}", r.stderr());
+    assert_eq!(r.v()["limit_hit"], "output");
+    assert_eq!(r.v()["message"], "Output limit exceeded");
+    assert_eq!(std::fs::metadata(&out).unwrap().len(), 4096, "the captured stdout is capped");
+    // the same signal without --fsize is just SG
+    let r = run_in(&s, &["--rlimit-fsize", "4K", "--", "sh", "-c", "exec head -c 100000 /dev/zero > /tmp/x"]);
+    assert_eq!(r.status(), "SG");
+}
