@@ -153,8 +153,12 @@ pub struct RunArgs {
     pub cpus: Option<f64>,
     /// Refuse to run unless the run gets a cgroup v2 leaf in a delegated subtree (exact
     /// accounting, kernel-enforced limits); without it, limits are sampled.
-    #[arg(long, help_heading = "Limits")]
+    #[arg(long, conflicts_with = "no_require_cgroup", help_heading = "Limits")]
     pub require_cgroup: bool,
+    /// Run even without a cgroup leaf (limits are then sampled), though the profile requires
+    /// one (the judge profile does).
+    #[arg(long, help_heading = "Limits")]
+    pub no_require_cgroup: bool,
     /// RLIMIT_AS for the program (bytes, K/M/G suffixes, or unlimited).
     #[arg(long, value_name = "SIZE", help_heading = "Limits")]
     pub rlimit_as: Option<String>,
@@ -374,7 +378,7 @@ impl RunArgs {
         o.time = self.time.or(o.time);
         o.wall_time = self.wall_time.or(o.wall_time);
         o.extra_time = self.extra_time.or(o.extra_time);
-        o.require_cgroup |= self.require_cgroup;
+        o.require_cgroup = (o.require_cgroup || self.require_cgroup) && !self.no_require_cgroup;
         o.procs = self.procs.or(o.procs);
         if let Some(f) = &self.fsize {
             o.output = Some(parse_size("--fsize", f)?);

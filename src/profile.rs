@@ -150,6 +150,9 @@ pub struct Limits {
     pub extra_time: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub output: Option<String>,
+    /// Refuse to run without a cgroup leaf (exact, kernel-enforced limits).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_cgroup: Option<bool>,
 }
 
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
@@ -254,6 +257,7 @@ impl Profile {
         merge_opt(&mut l.wall_time, &ol.wall_time);
         merge_opt(&mut l.extra_time, &ol.extra_time);
         merge_opt(&mut l.output, &ol.output);
+        merge_opt(&mut l.require_cgroup, &ol.require_cgroup);
         merge_opt(&mut base.network.mode, &o.network.mode);
         merge_opt(&mut base.network.allow_host_loopback, &o.network.allow_host_loopback);
         base.network.publish.extend(o.network.publish.iter().cloned());
@@ -380,6 +384,7 @@ impl Profile {
         let l = &self.limits;
         o.output = l.output.as_deref().map(|v| parse_size("limits.output", v)).transpose()?;
         o.procs = l.procs;
+        o.require_cgroup = l.require_cgroup.unwrap_or(false);
         o.cpus = l.cpus;
         o.mem = l.mem.as_deref().map(|m| parse_size("limits.mem", m)).transpose()?;
         o.time = l.time;

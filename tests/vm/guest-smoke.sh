@@ -61,6 +61,7 @@ iso_cg() {
         $W isolate --cg -b 4 --cleanup' sh "$W"
 }
 cg_ole() { D $W run --verdict /tmp/v.json --fsize 8K --stdout /tmp/o.txt -- sh -c 'exec head -c 100000 /dev/zero'; test "$(field 'v["status"]')" = OLE && test "$(stat -c %s /tmp/o.txt)" = 8192; }
+cg_judge() { echo "20 22" > /tmp/in.txt; out=$($W run --profile judge --verdict /tmp/v.json --stdin /tmp/in.txt --time 2 --mem 64M -- python3 -c 'a, b = map(int, input().split()); print(a + b)') && test "$out" = 42 && test "$(field 'v["enforced"]["cgroup"].startswith("leaf ")')" = True; }
 cg_require() { env -u DBUS_SESSION_BUS_ADDRESS $W run --require-cgroup -- true 2>&1 | grep -q 'session-c1.scope is not delegated to you'; }
 cg_dbus() { $W run --verdict /tmp/v.json --mem 50M -- python3 -c 'x=bytearray(200<<20)'; test "$(field '(v["status"], "StartTransientUnit" in v["enforced"]["cgroup"])')" = "('MLE', True)"; }
 cg_dbus_isolate() { B=$($W isolate --cg -b 5 --init) && $W isolate --cg -b 5 -M $B/m --cg-mem=51200 -p4 --run -- /bin/true && grep -q '^cg-mem:' $B/m && $W isolate --cg -b 5 --cleanup; }
@@ -72,6 +73,7 @@ check "cgroup: a sleeper is WLE" cg_wle
 check "cgroup: extra time kills later, judged against time" cg_extra
 check "cgroup: --cpus 0.5 throttles" cg_cpus
 check "cgroup: --fsize caps the output, OLE" cg_ole
+check "cgroup: the judge profile gets its leaf (over D-Bus) and runs a solution" cg_judge
 check "cgroup: a SIGKILLed launcher leaves no process; ward cleanup removes its leaf" cg_killed
 check "cgroup: --require-cgroup refuses without delegation or a session bus" cg_require
 check "cgroup: from a session scope, ward gets a delegated scope over D-Bus (MLE)" cg_dbus
