@@ -374,11 +374,7 @@ fn run_box(a: &Args, root: &Path) -> Result<Verdict> {
     if !boxdir.is_dir() {
         return Err(Error::host(format!("box {} is not initialized", a.box_id), "run isolate --init first"));
     }
-    let o = options(a, &boxdir)?;
-    let host = crate::policy::Host::gather_for(false, o.net.mode != crate::net::NetMode::None).map_err(|e| Error::io("read the current directory", e))?;
-    let policy = crate::Policy::build(&o, &host, &crate::policy::RealFs)?;
-    let outcome = crate::launcher::run(&policy)?;
-    Ok(Verdict::new(&outcome.ending, outcome.enforced).with_blocked(outcome.blocked, outcome.killed_for_syscall).with_limits(&policy.limits, outcome.limit_hit))
+    crate::run(&options(a, &boxdir)?)
 }
 
 /// Entry point: `args` are isolate's arguments (without the program name).

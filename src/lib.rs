@@ -140,13 +140,20 @@ impl Sandbox {
     /// Validate, run, wait, and return the verdict. Failures before the program started are
     /// errors; how the program ended (including exec failures) is in the verdict.
     pub fn run(&self) -> Result<Verdict> {
-        let host = policy::Host::gather_for(self.opts.map_ranges, self.opts.net.mode != net::NetMode::None).map_err(|e| Error::io("read the current directory", e))?;
-        let policy = Policy::build(&self.opts, &host, &policy::RealFs)?;
-        let outcome = launcher::run(&policy)?;
-        Ok(Verdict::new(&outcome.ending, outcome.enforced)
-            .with_blocked(outcome.blocked, outcome.killed_for_syscall)
-            .with_limits(&policy.limits, outcome.limit_hit))
+        run(&self.opts)
     }
+}
+
+/// The whole pipeline for `opts`: the host's facts, the validated policy, the run, and its
+/// verdict (judged against the seccomp supervisor's record and the limits). Failures before
+/// the program started are errors; how it ended (exec failures included) is in the verdict.
+pub fn run(opts: &Options) -> Result<Verdict> {
+    let host = policy::Host::gather_for(opts.map_ranges, opts.net.mode != net::NetMode::None).map_err(|e| Error::io("read the current directory", e))?;
+    let policy = Policy::build(opts, &host, &policy::RealFs)?;
+    let outcome = launcher::run(&policy)?;
+    Ok(Verdict::new(&outcome.ending, outcome.enforced)
+        .with_blocked(outcome.blocked, outcome.killed_for_syscall)
+        .with_limits(&policy.limits, outcome.limit_hit))
 }
 
 /// The options of `ward run`: the profile (`--profile`, default `default`), then the

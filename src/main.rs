@@ -94,18 +94,13 @@ fn run(args: &ward::cli::RunArgs, m: Option<&clap::ArgMatches>) -> anyhow::Resul
         check_verdict_fd(fd)?;
     }
     let m = m.context("internal: no matches for 'run'")?;
-    let outcome = ward::cli_options(args, m).and_then(|opts| {
-        let host = ward::policy::Host::gather_for(opts.map_ranges, opts.net.mode != ward::net::NetMode::None).map_err(|e| ward::Error::io("read the current directory", e))?;
-        let policy = ward::Policy::build(&opts, &host, &ward::policy::RealFs)?;
-        ward::launcher::run(&policy).map(|o| (o, policy.limits))
-    });
-    let (ending, enforced, blocked, killed, hit, limits) = match outcome {
-        Ok((o, l)) => (o.ending, o.enforced, o.blocked, o.killed_for_syscall, o.limit_hit, l),
-        Err(e) => (Ending::NotStarted(e), None, Vec::new(), false, None, Default::default()),
+    let verdict = match ward::cli_options(args, m).and_then(|opts| ward::run(&opts)) {
+        Ok(v) => v,
+        Err(e) => Verdict::new(&Ending::NotStarted(e), None),
     };
-    let verdict = Verdict::new(&ending, enforced).with_blocked(blocked, killed).with_limits(&limits, hit);
-    if let Ending::NotStarted(e) = &ending {
-        eprintln!("ward: {e}");
+    // XX: ward failed before the program started (exec failures included); say why
+    if verdict.status == ward::Status::XX {
+        eprintln!("ward: {}", verdict.message);
     }
     write_verdict(args, &verdict)?;
     Ok(verdict.ward_exit_code)
