@@ -87,21 +87,22 @@ pub fn run() -> Report {
         probe::landlock().map(|abi| format!("ABI {abi}")).map_err(|e| (e, "boot a kernel with Landlock enabled (Linux 5.13+, lsm=...,landlock)".into())),
     ));
     items.push(item("seccomp", false, probe::seccomp().map(|()| "seccomp filters available".into()).map_err(|e| (e, "use a kernel with CONFIG_SECCOMP_FILTER".into()))));
-    let cg = probe::cgroup();
+    // the same test the runs use (cgroup::find), without asking systemd for a scope
     items.push(item(
         "cgroup v2 delegation",
         false,
-        if cg.delegated {
-            Ok(cg.detail.clone())
-        } else {
-            Err((
-                cg.detail.clone(),
-                if cg.unified {
-                    "run inside a delegated scope: systemd-run --user --scope -p Delegate=yes ward ...".into()
-                } else {
-                    "boot with systemd.unified_cgroup_hierarchy=1 (pure cgroup v2); without it, whole-run limits are sampled by the launcher (approximate) and rlimits apply per process".into()
-                },
-            ))
+        match crate::cgroup::find() {
+            Ok(sub) => Ok(format!("{} is delegated to you (controllers: {})", sub.dir.display(), sub.controllers.join(" "))),
+            Err(why) if why.contains("is not delegated to you") && std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some() => {
+                Ok(format!("{why}; ward run asks the systemd user manager for a delegated scope over the session bus"))
+            }
+            Err(why) if why.contains("is not delegated to you") => {
+                Err((why, "run inside a delegated scope: systemd-run --user --scope -p Delegate=yes ward ...".into()))
+            }
+            Err(why) => Err((
+                why,
+                "boot with systemd.unified_cgroup_hierarchy=1 (pure cgroup v2); without it, whole-run limits are sampled by the launcher (approximate) and rlimits apply per process".into(),
+            )),
         },
     ));
     for helper in ["slirp4netns", "pasta"] {

@@ -194,42 +194,6 @@ pub fn seccomp() -> Result<(), String> {
     }
 }
 
-/// Facts about cgroup v2 on this host, as the launcher would see them.
-#[derive(Debug, Clone)]
-pub struct CgroupFacts {
-    pub unified: bool,
-    pub own_path: Option<String>,
-    pub delegated: bool,
-    pub detail: String,
-}
-
-pub fn cgroup() -> CgroupFacts {
-    let unified = Path::new("/sys/fs/cgroup/cgroup.controllers").exists();
-    let own = std::fs::read_to_string("/proc/self/cgroup").ok().and_then(|s| {
-        s.lines().find_map(|l| l.strip_prefix("0::").map(str::to_string))
-    });
-    if !unified {
-        return CgroupFacts {
-            unified,
-            own_path: own,
-            delegated: false,
-            detail: "cgroup v2 is not mounted at /sys/fs/cgroup (hybrid or v1 host)".into(),
-        };
-    }
-    let dir = own.as_ref().map(|p| Path::new("/sys/fs/cgroup").join(p.trim_start_matches('/')));
-    let delegated = dir
-        .as_ref()
-        .map(|d| nix::unistd::access(&d.join("cgroup.procs"), nix::unistd::AccessFlags::W_OK).is_ok()
-            && nix::unistd::access(d.as_path(), nix::unistd::AccessFlags::W_OK).is_ok())
-        .unwrap_or(false);
-    let detail = match (&own, delegated) {
-        (Some(p), true) => format!("cgroup v2, {p} is writable by you (delegated)"),
-        (Some(p), false) => format!("cgroup v2, but {p} is not delegated to you"),
-        (None, _) => "cgroup v2, but /proc/self/cgroup has no v2 entry".into(),
-    };
-    CgroupFacts { unified, own_path: own, delegated, detail }
-}
-
 /// First directory of PATH (or the usual system dirs) holding an executable `name`.
 pub fn find_program(name: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin".into());
