@@ -123,10 +123,11 @@ fn extra_time_is_judged_against_time() {
     let iso = Iso::new();
     let w = iso.init(12);
     let b = w.join("box");
-    c_program(&b, "burn", "#include <time.h>\n#include <stdio.h>\nint main(){while(clock() < CLOCKS_PER_SEC/3);puts(\"done\");return 0;}");
+    // 0.4 s of CPU: 4x over -t 0.1, 5x under -t 0.1 + -x 2
+    let burn = burner(&b);
     std::fs::write(b.join("stdin.txt"), "").unwrap();
-    let (code, m, _) = judge0_run(&iso, 12, &w, "0.1", "2", "10", "128000", &["./burn"]);
-    assert_eq!(std::fs::read_to_string(b.join("stdout.txt")).unwrap(), "done\n", "it must run to the end");
+    let (code, m, _) = judge0_run(&iso, 12, &w, "0.1", "2", "10", "128000", &[burn, "400"]);
+    assert_eq!(std::fs::read_to_string(b.join("stdout.txt")).unwrap(), "burned 400 ms\n", "it must run to the end");
     assert_eq!((code, m["status"].as_str()), (1, "TO"));
     assert!(!m.contains_key("killed"));
 }

@@ -3,12 +3,10 @@
 
 use crate::common::*;
 
-const BURN: &str = "while :; do :; done";
-
 #[test]
 fn cpu_limit_gives_tle() {
     let s = Scratch::new();
-    let r = run_in(&s, &["--time", "1", "--", "sh", "-c", BURN]);
+    let r = run_in(&s, &["--time", "1", "--", burner(s.path()), "forever"]);
     assert_eq!(r.status(), "TLE", "{}", r.stderr());
     assert_eq!(r.code(), 128 + 9);
     assert_eq!(r.v()["limit_hit"], "time");
@@ -22,12 +20,14 @@ fn cpu_limit_gives_tle() {
 #[test]
 fn cpu_limit_counts_the_whole_tree() {
     let s = Scratch::new();
-    let r = run_in(&s, &["--time", "1", "--", "sh", "-c", &format!("({BURN}) & ({BURN}) & wait")]);
+    let burn = burner(s.path());
+    let marker = "tree-of-burners";
+    let r = run_in(&s, &["--time", "1", "--", "sh", "-c", &format!("{burn} forever {marker} & {burn} forever {marker} & wait")]);
     assert_eq!(r.status(), "TLE");
     let (cpu, wall) = (r.v()["cpu_time_ms"].as_f64().unwrap(), r.v()["wall_time_ms"].as_f64().unwrap());
     // killed on the total: per-process accounting would have let them burn ~2 s together
     assert!((1000.0..1500.0).contains(&cpu), "cpu {cpu} (wall {wall})");
-    assert!(pids_matching("sh -c (while").is_empty());
+    assert!(pids_matching(&format!("{burn} forever {marker}")).is_empty());
 }
 
 #[test]
@@ -45,9 +45,9 @@ fn wall_limit_gives_wle() {
 #[test]
 fn extra_time_kills_later_but_judges_against_time() {
     let s = Scratch::new();
-    // about 0.3-0.6 s of CPU: over --time 0.2, under --time 0.2 + --extra-time 2
-    let r = run_in(&s, &["--time", "0.2", "--extra-time", "2", "--", "sh", "-c", "i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done; echo finished"]);
-    assert_eq!(r.stdout(), "finished\n", "it must not be killed: {}", r.stderr());
+    // 0.6 s of CPU: 3x over --time 0.2, and 3.7x under --time 0.2 + --extra-time 2
+    let r = run_in(&s, &["--time", "0.2", "--extra-time", "2", "--", burner(s.path()), "600"]);
+    assert_eq!(r.stdout(), "burned 600 ms\n", "it must not be killed: {}", r.stderr());
     assert_eq!(r.status(), "TLE");
     assert_eq!(r.v()["exit_code"], 0);
     // and within the limit it is OK

@@ -47,11 +47,14 @@ fn sigsegv_is_sg() {
 #[test]
 fn cpu_time_is_counted_for_the_whole_tree() {
     let s = Scratch::new();
-    // two children burn CPU; the shell itself does nothing
-    let r = sh(&s, "for i in 1 2; do (i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done) & done; wait");
+    // two children burn 200 ms of CPU each; the shell itself does almost nothing
+    let burn = burner(s.path());
+    let r = sh(&s, &format!("{burn} 200 & {burn} 200 & wait"));
     assert_eq!(r.status(), "OK", "{}", r.stderr());
+    assert_eq!(r.stdout(), "burned 200 ms\nburned 200 ms\n");
     let cpu = r.v()["cpu_time_ms"].as_f64().unwrap();
-    assert!(cpu > 50.0, "cpu_time_ms {cpu} should include both children");
+    // one child alone would be 200 ms
+    assert!((400.0..1000.0).contains(&cpu), "cpu_time_ms {cpu} should be both children's 400 ms");
 }
 
 #[test]

@@ -2,14 +2,16 @@
 # Build, once, the Debian bookworm guest of the cgroup v2 test tier (see
 # ../../../shared/VM-NOTES.md): systemd, pure cgroup v2, a lingering test user (uid 1000)
 # with subordinate ids, slirp4netns and pasta. Cached outside the repo, keyed by a hash of
-# this script and guest/; prints the cache directory. Run as root.
+# this script and guest/; prints the cache directory, and nothing else, on stdout (run.sh
+# captures it): everything else this script or its tools say goes to stderr. Run as root.
 set -euo pipefail
+exec 3>&1 1>&2
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${WARD_VM_CACHE:-${HOME:-/root}/.cache/ward-vm}
 key=$(cat "$here/image.sh" "$here"/guest/* | sha256sum | cut -c1-16)
 out="$cache/$key"
 if [ -f "$out/rootfs.ext4" ] && [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.img" ]; then
-    echo "$out"
+    echo "$out" >&3
     exit 0
 fi
 [ "$(id -u)" = 0 ] || { echo "tests/vm/image.sh: run as root (debootstrap)" >&2; exit 1; }
@@ -52,4 +54,4 @@ cp "$root"/boot/initrd.img-* "$out.tmp/initrd.img" && chmod 0644 "$out.tmp/initr
 rm -rf "$root"/var/cache/apt/archives/*.deb
 mkfs.ext4 -q -L ward -d "$root" "$out.tmp/rootfs.ext4" 2G
 rm -rf "$out" && mv "$out.tmp" "$out"
-echo "$out"
+echo "$out" >&3
