@@ -8,10 +8,12 @@
 //! ```text
 //!  launcher (caller's uid)                    sandbox
 //!  ───────────────────────                    ───────────────────────────────────────────
-//!  Options ─► Policy::build (pure)
+//!  Request ─► Policy::build (pure)
+//!  filter (compiled or cached)
 //!  open --stdin/--stdout/--stderr
+//!  cgroup::obtain (leaf; systemd scope)
 //!  clone(NEWUSER|NEWNS|NEWPID|...) ─────────► init (pid 1)
-//!  idmap::write_maps ── Go ─────────────────►   userns::enter   (pdeathsig, wait for maps)
+//!  userns::write_maps ── Go ────────────────►   userns::enter   (pdeathsig, wait for maps)
 //!                                               mount::build_root (tmpfs, binds, pivot_root)
 //!                                               net::configure   (lo up)
 //!                                               hostname
@@ -19,10 +21,17 @@
 //!                                                         session, stdio, rlimits,
 //!                                                         bounding set, ids, caps + nnp,
 //!                                                         landlock, chdir, fds,
-//!  seccomp::Supervisor ◄── listener fd ─────               seccomp (listener), execve
-//!  supervise (signalfd + poll) ◄── Exited ──    reap, forward signals, kill the rest
-//!  Verdict (JSON)
+//!  net::start_for ── NetReady ──────────────►   (waits for the helper)
+//!  supervise ◄── listener fd ───────────────               seccomp (listener), execve
+//!  (signalfd + poll) ◄── Exited ────────────    reap, forward signals, kill the rest
+//!  account (pure) ─► Verdict (JSON)
 //! ```
+//!
+//! The source tree is arranged by role: `request/` (what the caller asks for) and `policy/`
+//! (what one run will be, validated) are declarations; `host/` reads facts; `launcher/` is
+//! everything the caller's process does (each mechanism's parent half); `child/init/` and
+//! `child/program/` are what runs in the sandbox's init and in the program's process; all
+//! `unsafe` is in `sys`.
 //!
 //! # Example
 //!
@@ -36,40 +45,31 @@
 //! ```
 
 #[allow(unsafe_code)]
-pub mod sys;
+pub(crate) mod sys;
 
-pub mod cgroup;
-pub mod dbus;
-pub mod check;
-pub mod cli;
-pub mod child;
+pub(crate) mod child;
 pub mod error;
-pub mod fuzzing;
-pub mod idmap;
-pub mod isolate;
-pub mod landlock;
-pub mod launcher;
-pub mod limits;
-pub mod net;
-pub mod policy;
-pub mod probe;
-pub mod profile;
-pub mod seccomp;
-pub mod sync;
-pub mod syscalls;
+pub(crate) mod frontend;
+pub(crate) mod host;
+pub(crate) mod launcher;
+pub(crate) mod policy;
+pub mod request;
+pub(crate) mod sync;
+#[cfg(any(test, fuzzing))]
+pub mod testing;
 pub mod verdict;
 
 pub use error::{Error, Result};
-pub use policy::{Limit, MountSpec, Options, Policy, Workdir, WorkdirMode};
+pub use request::{BindAccess, Limit, MountSpec, Request, Size, Workdir, WorkdirMode};
 pub use verdict::{Status, Verdict};
 
 use std::ffi::OsString;
 use std::path::PathBuf;
 
-/// A sandbox to run one program in: a builder over [`Options`].
+/// A sandbox to run one program in: a builder over a [`Request`].
 #[derive(Debug, Clone, Default)]
 pub struct Sandbox {
-    opts: Options,
+    req: Request,
 }
 
 impl Sandbox {
@@ -79,88 +79,87 @@ impl Sandbox {
         I: IntoIterator<Item = S>,
         S: Into<OsString>,
     {
-        Sandbox { opts: Options { argv: argv.into_iter().map(Into::into).collect(), ..Options::default() } }
+        Sandbox { req: Request::new(argv.into_iter().map(Into::into).collect()) }
     }
 
-    /// Start from options built elsewhere (the CLI, a profile).
-    pub fn from_options(opts: Options) -> Sandbox {
-        Sandbox { opts }
+    /// Start from a request built elsewhere (a profile: `request::profile::load`).
+    pub fn from_request(req: Request) -> Sandbox {
+        Sandbox { req }
+    }
+
+    fn mount(mut self, m: MountSpec) -> Sandbox {
+        self.req.tree.mounts.push(m);
+        self
     }
 
     /// Bind `src` read-only at `dst`.
-    pub fn ro_bind(mut self, src: impl Into<PathBuf>, dst: impl Into<PathBuf>) -> Sandbox {
-        self.opts.mounts.push(MountSpec::RoBind { src: src.into(), dst: dst.into() });
-        self
+    pub fn ro_bind(self, src: impl Into<PathBuf>, dst: impl Into<PathBuf>) -> Sandbox {
+        self.mount(MountSpec::Bind { src: src.into(), dst: dst.into(), access: BindAccess::ReadOnly, optional: false })
     }
 
     /// Bind `src` read-write at `dst`.
-    pub fn bind(mut self, src: impl Into<PathBuf>, dst: impl Into<PathBuf>) -> Sandbox {
-        self.opts.mounts.push(MountSpec::Bind { src: src.into(), dst: dst.into() });
-        self
+    pub fn bind(self, src: impl Into<PathBuf>, dst: impl Into<PathBuf>) -> Sandbox {
+        self.mount(MountSpec::Bind { src: src.into(), dst: dst.into(), access: BindAccess::ReadWrite, optional: false })
     }
 
     /// A tmpfs at `dst` (`size` in bytes; default: the /tmp size).
-    pub fn tmpfs(mut self, dst: impl Into<PathBuf>, size: Option<u64>) -> Sandbox {
-        self.opts.mounts.push(MountSpec::Tmpfs { dst: dst.into(), size });
-        self
+    pub fn tmpfs(self, dst: impl Into<PathBuf>, size: Option<u64>) -> Sandbox {
+        self.mount(MountSpec::Tmpfs { dst: dst.into(), size: size.map(Size) })
     }
 
     /// Which host directory is the work dir (default: the current directory, see [`Workdir`]).
     pub fn workdir(mut self, w: Workdir, mode: WorkdirMode) -> Sandbox {
-        self.opts.workdir = w;
-        self.opts.workdir_mode = mode;
+        self.req.tree.workdir = Some(w);
+        self.req.tree.workdir_mode = Some(mode);
         self
     }
 
     /// Set an environment variable for the program.
-    pub fn setenv(mut self, k: impl Into<String>, v: impl Into<OsString>) -> Sandbox {
-        self.opts.setenv.push((k.into(), v.into()));
+    pub fn setenv(mut self, k: impl Into<String>, v: impl Into<String>) -> Sandbox {
+        self.req.process.env.push((k.into(), v.into()));
         self
     }
 
     /// Set a resource limit (`None`: unlimited).
     pub fn rlimit(mut self, l: Limit, v: Option<u64>) -> Sandbox {
-        self.opts.rlimits.push((l, v));
+        self.req.process.rlimits.insert(l, request::Rlim(v));
         self
     }
 
     /// Files for the program's stdin, stdout and stderr, opened with the caller's rights.
     pub fn stdio(mut self, stdin: Option<PathBuf>, stdout: Option<PathBuf>, stderr: Option<PathBuf>) -> Sandbox {
-        self.opts.stdin = stdin;
-        self.opts.stdout = stdout;
-        self.opts.stderr = stderr;
+        self.req.run.stdin = stdin;
+        self.req.run.stdout = stdout;
+        self.req.run.stderr = stderr;
         self
     }
 
-    /// Every option, for what the builder methods do not cover.
-    pub fn options_mut(&mut self) -> &mut Options {
-        &mut self.opts
+    /// The whole request, for what the builder methods do not cover.
+    pub fn request_mut(&mut self) -> &mut Request {
+        &mut self.req
     }
 
     /// Validate, run, wait, and return the verdict. Failures before the program started are
     /// errors; how the program ended (including exec failures) is in the verdict.
     pub fn run(&self) -> Result<Verdict> {
-        run(&self.opts)
+        run(&self.req)
     }
 }
 
-/// The whole pipeline for `opts`: the host's facts, the validated policy, the run, and its
-/// verdict (judged against the seccomp supervisor's record and the limits). Failures before
-/// the program started are errors; how it ended (exec failures included) is in the verdict.
-pub fn run(opts: &Options) -> Result<Verdict> {
-    let host = policy::Host::gather_for(opts.map_ranges, opts.net.mode != net::NetMode::None).map_err(|e| Error::io("read the current directory", e))?;
-    let policy = Policy::build(opts, &host, &policy::RealFs)?;
+/// The whole pipeline for `req`: the host's facts (read only), the validated policy, the
+/// run (`launcher::run`), and its verdict, judged against the seccomp supervisor's record and
+/// the limits. Failures before the program started are errors; how it ended (exec failures
+/// included) is in the verdict.
+pub fn run(req: &Request) -> Result<Verdict> {
+    let want_net = req.network.mode.is_some_and(|m| m != request::NetMode::None);
+    let host = host::Host::gather(req.process.map_ranges.unwrap_or(false), want_net).map_err(|e| Error::io("read the current directory", e))?;
+    let policy = policy::Policy::build(req, &host, &policy::tree::RealFs)?;
     let outcome = launcher::run(&policy)?;
-    Ok(Verdict::new(&outcome.ending, outcome.enforced)
-        .with_blocked(outcome.blocked, outcome.killed_for_syscall)
-        .with_limits(&policy.limits, outcome.limit_hit))
+    Ok(Verdict::new(&outcome.ending, outcome.enforced).with_blocked(outcome.blocked, outcome.killed_for_syscall).with_limits(&policy.limits, outcome.limit_hit))
 }
 
-/// The options of `ward run`: the profile (`--profile`, default `default`), then the
-/// command line on top (kept here so the binary stays thin).
-pub fn cli_options(args: &cli::RunArgs, m: &clap::ArgMatches) -> Result<Options> {
-    let profile = profile::Profile::load(args.profile.as_deref().unwrap_or("default"))?;
-    let home = std::env::var_os("HOME").map(std::path::PathBuf::from);
-    let base = profile.to_options(home.as_deref())?;
-    args.to_options(m, base)
+/// The `ward` command line (and isolate's, when `args[0]` is `isolate`), for the `ward`
+/// binary; returns the exit code.
+pub fn cli_main(args: Vec<OsString>) -> i32 {
+    frontend::main(args)
 }

@@ -31,50 +31,34 @@ pub enum Stage {
     Exec,
 }
 
+/// Every stage with its name, in pipeline order: the one table `name` and the decoder read.
+const STAGES: [(Stage, &str); 17] = [
+    (Stage::UserNs, "user namespace"),
+    (Stage::Mount, "mount"),
+    (Stage::Net, "network"),
+    (Stage::Hostname, "hostname"),
+    (Stage::Keyring, "keyring"),
+    (Stage::Init, "init"),
+    (Stage::Session, "session"),
+    (Stage::Stdio, "stdio"),
+    (Stage::Rlimits, "rlimits"),
+    (Stage::Bounding, "capability bounding set"),
+    (Stage::Ids, "ids"),
+    (Stage::Caps, "capabilities"),
+    (Stage::Landlock, "landlock"),
+    (Stage::Chdir, "chdir"),
+    (Stage::Fds, "file descriptors"),
+    (Stage::Seccomp, "seccomp"),
+    (Stage::Exec, "exec"),
+];
+
 impl Stage {
     pub fn name(self) -> &'static str {
-        match self {
-            Stage::UserNs => "user namespace",
-            Stage::Mount => "mount",
-            Stage::Net => "network",
-            Stage::Hostname => "hostname",
-            Stage::Keyring => "keyring",
-            Stage::Init => "init",
-            Stage::Session => "session",
-            Stage::Stdio => "stdio",
-            Stage::Rlimits => "rlimits",
-            Stage::Bounding => "capability bounding set",
-            Stage::Ids => "ids",
-            Stage::Caps => "capabilities",
-            Stage::Landlock => "landlock",
-            Stage::Chdir => "chdir",
-            Stage::Seccomp => "seccomp",
-            Stage::Fds => "file descriptors",
-            Stage::Exec => "exec",
-        }
+        STAGES.iter().find(|(s, _)| *s == self).map(|(_, n)| *n).unwrap_or("?")
     }
 
     fn from_u32(v: u32) -> Option<Stage> {
-        const ALL: [Stage; 17] = [
-            Stage::UserNs,
-            Stage::Mount,
-            Stage::Net,
-            Stage::Hostname,
-            Stage::Keyring,
-            Stage::Init,
-            Stage::Session,
-            Stage::Stdio,
-            Stage::Rlimits,
-            Stage::Bounding,
-            Stage::Ids,
-            Stage::Caps,
-            Stage::Landlock,
-            Stage::Chdir,
-            Stage::Fds,
-            Stage::Seccomp,
-            Stage::Exec,
-        ];
-        ALL.into_iter().find(|s| *s as u32 == v)
+        STAGES.iter().map(|(s, _)| *s).find(|s| *s as u32 == v)
     }
 }
 
@@ -309,31 +293,11 @@ pub fn send_msg_fd(fd: BorrowedFd<'_>, msg: &Msg, pass: BorrowedFd<'_>) -> nix::
 /// `recv_msg`.
 pub fn recv_msg_fd(fd: BorrowedFd<'_>, nonblock: bool) -> nix::Result<Option<(Msg, Option<std::os::fd::OwnedFd>)>> {
     let mut buf = [0u8; MSG_LEN];
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 1]);
-    let flags = MsgFlags::MSG_CMSG_CLOEXEC | if nonblock { MsgFlags::MSG_DONTWAIT } else { MsgFlags::empty() };
-    loop {
-        let mut iov = [std::io::IoSliceMut::new(&mut buf)];
-        let r = nix::sys::socket::recvmsg::<()>(fd.as_raw_fd(), &mut iov, Some(&mut space), flags);
-        let msg = match r {
-            Err(Errno::EINTR) => continue,
-            Err(e) => return Err(e),
-            Ok(m) => m,
-        };
-        let mut passed = None;
-        for c in msg.cmsgs()? {
-            if let nix::sys::socket::ControlMessageOwned::ScmRights(fds) = c {
-                for f in fds {
-                    let owned = crate::sys::own_fd(f);
-                    if passed.is_none() { passed = Some(owned) }
-                }
-            }
-        }
-        let n = msg.bytes;
-        if n == 0 {
-            return Ok(None);
-        }
-        return Ok(Msg::decode(&buf[..n]).map(|m| (m, passed)));
+    let (n, passed) = crate::sys::recv_with_fd(fd, &mut buf, nonblock)?;
+    if n == 0 {
+        return Ok(None);
     }
+    Ok(Msg::decode(&buf[..n]).map(|m| (m, passed)))
 }
 
 /// Receive one message. `Ok(None)` means the other side closed the channel (EOF) or sent
@@ -377,6 +341,16 @@ mod tests {
         assert!(matches!(Msg::decode(&buf), Some(Msg::Exited(x)) if x == r));
         assert!(Msg::decode(&[9, 0, 0, 0]).is_none());
         assert!(Msg::decode(&[2, 0]).is_none());
+    }
+
+    #[test]
+    fn every_stage_is_in_the_table_in_order() {
+        for (i, (s, _)) in STAGES.iter().enumerate() {
+            assert_eq!(*s as usize, i + 1);
+            assert_eq!(Stage::from_u32(*s as u32), Some(*s));
+        }
+        assert_eq!(Stage::from_u32(0), None);
+        assert_eq!(Stage::from_u32(STAGES.len() as u32 + 1), None);
     }
 
     #[test]

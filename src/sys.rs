@@ -1,7 +1,9 @@
 //! The only module with `unsafe`: thin wrappers over the raw system calls that nix does not
 //! cover (clone without a new stack, mount_setattr, close_range, wait4 with rusage, the
-//! loopback ioctl, landlock_create_ruleset, _exit). Each wrapper returns `nix::Result` and is
-//! safe to call; the invariants are stated at each block.
+//! loopback ioctl, landlock_create_ruleset, _exit, SCM_RIGHTS). Each wrapper is safe to call
+//! because it checks, or does not need, what the raw call requires; the invariants are stated
+//! at each block. A function whose soundness would depend on its caller is an `unsafe fn`
+//! with a `# Safety` section (there is none outside this module's own use).
 
 use nix::errno::Errno;
 use nix::libc::{self, c_int, c_long};
@@ -12,12 +14,13 @@ use std::ffi::CStr;
 /// parent's stack), `SIGCHLD` as exit signal and `flags` (CLONE_NEW*).
 /// Returns `None` in the child and the child's pid in the parent.
 ///
-/// The caller must be single-threaded (the launcher is, see `launcher::assert_single_threaded`),
-/// so the child's copy of the address space has no lock held by a vanished thread.
+/// Refused with EDEADLK unless the process is single-threaded (checked here), so the child's
+/// copy of the address space holds no lock of a vanished thread.
 pub fn clone_fork(flags: c_int) -> nix::Result<Option<Pid>> {
+    single_threaded()?;
     // SAFETY: the raw clone syscall with a NULL stack behaves like fork(2): the child gets a
-    // copy-on-write copy of the address space and resumes here. The process is
-    // single-threaded, so no other thread's lock state is copied half-way.
+    // copy-on-write copy of the address space and resumes here. The process was checked to be
+    // single-threaded, and only this thread could have started another since.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone,
@@ -76,10 +79,13 @@ pub fn close_range_cloexec(first: u32) -> nix::Result<()> {
     Errno::result(ret).map(drop)
 }
 
-/// Close every fd >= `first` now (`close_range(first, ~0, 0)`).
-/// Only for a process that holds no Rust-owned fd in that range (the probe children).
-pub fn close_range_now(first: u32) -> nix::Result<()> {
-    // SAFETY: callers guarantee that no live OwnedFd refers to fds >= first.
+/// Close every fd >= `first` now (`close_range(first, ~0, 0)`), in the guard process only.
+///
+/// # Safety
+/// No Rust object of this process may use an fd >= `first` afterwards (the guard, a fresh
+/// fork that ends with `exit_now`, uses none).
+unsafe fn close_range_now(first: u32) -> nix::Result<()> {
+    // SAFETY: the caller guarantees that no live OwnedFd refers to fds >= first.
     let ret = unsafe { libc::close_range(first, u32::MAX, 0) };
     Errno::result(ret).map(drop)
 }
@@ -165,10 +171,9 @@ pub fn reset_signals() {
     }
 }
 
-/// `ioctl(fd, TIOCNOTTY)`-free helper: is this fd a terminal?
-pub fn isatty(fd: c_int) -> bool {
-    // SAFETY: isatty only queries the fd.
-    unsafe { libc::isatty(fd) == 1 }
+/// EDEADLK unless this process has exactly one thread (EDEADLK also when /proc cannot say).
+pub fn single_threaded() -> nix::Result<()> {
+    if thread_count() == Some(1) { Ok(()) } else { Err(Errno::EDEADLK) }
 }
 
 /// Number of threads of this process, from /proc/self/stat field 20 (or None if unreadable).
@@ -198,19 +203,24 @@ pub fn drop_bounding_and_ambient() -> nix::Result<()> {
     Errno::result(ret).map(drop)
 }
 
-/// Borrow a raw fd that the caller keeps open for the rest of the process's life.
-pub fn borrow_fd(fd: std::os::fd::RawFd) -> std::os::fd::BorrowedFd<'static> {
-    // SAFETY: only used for the channel fd of the sandbox's child processes, which is never
-    // closed before the process exits or execs (it is close-on-exec).
-    unsafe { std::os::fd::BorrowedFd::borrow_raw(fd) }
+/// Mark the descriptor numbered `fd` close-on-exec, whatever it is (EBADF if none is open).
+/// Changes no Rust object: the fd stays open until exec.
+pub fn set_cloexec(fd: std::os::fd::RawFd) -> nix::Result<()> {
+    // SAFETY: fcntl(F_SETFD) with an integer argument; no memory is passed, and an fd number
+    // that is not open just yields EBADF.
+    let ret = unsafe { libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC) };
+    Errno::result(ret).map(drop)
 }
 
-/// Take over an fd the caller handed to ward (`--verdict-fd`) as a File, closed when dropped.
-pub fn file_from_fd(fd: std::os::fd::RawFd) -> std::fs::File {
+/// A new descriptor (close-on-exec, ours) for the open file behind the inherited number `fd`
+/// (`--verdict-fd`); EBADF when nothing is open there. The inherited number is left as it is.
+pub fn dup_inherited_fd(fd: std::os::fd::RawFd) -> nix::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;
-    // SAFETY: the fd was checked to be open (F_GETFD) and is not owned by anything else in
-    // this process: the caller passed it to ward for this purpose.
-    unsafe { std::fs::File::from_raw_fd(fd) }
+    // SAFETY: fcntl(F_DUPFD_CLOEXEC) on a number creates a new fd or fails; no memory is passed.
+    let ret = unsafe { libc::fcntl(fd, libc::F_DUPFD_CLOEXEC, 3) };
+    let new = Errno::result(ret)?;
+    // SAFETY: the kernel just created `new` for this call; nothing else owns it.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(new) })
 }
 
 #[repr(C)]
@@ -238,11 +248,34 @@ pub fn seccomp_load_listener(bpf: &[u8]) -> nix::Result<std::os::fd::OwnedFd> {
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
-/// Take ownership of an fd the kernel just installed for this process (SCM_RIGHTS).
-pub fn own_fd(fd: std::os::fd::RawFd) -> std::os::fd::OwnedFd {
-    use std::os::fd::FromRawFd;
-    // SAFETY: the fd was created by recvmsg for this call and is owned by nobody else.
-    unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) }
+/// `recvmsg` of one datagram into `buf`, taking ownership of the descriptors it carries
+/// (SCM_RIGHTS, close-on-exec): the first is returned, any others are closed. Returns the
+/// number of bytes (0: the peer closed the channel).
+pub fn recv_with_fd(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8], nonblock: bool) -> nix::Result<(usize, Option<std::os::fd::OwnedFd>)> {
+    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
+    use std::os::fd::{AsRawFd, FromRawFd};
+    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
+    let flags = MsgFlags::MSG_CMSG_CLOEXEC | if nonblock { MsgFlags::MSG_DONTWAIT } else { MsgFlags::empty() };
+    loop {
+        let mut iov = [std::io::IoSliceMut::new(buf)];
+        let msg = match recvmsg::<()>(fd.as_raw_fd(), &mut iov, Some(&mut space), flags) {
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+            Ok(m) => m,
+        };
+        let mut passed = None;
+        for c in msg.cmsgs()? {
+            if let ControlMessageOwned::ScmRights(fds) = c {
+                for f in fds {
+                    // SAFETY: recvmsg just installed `f` in this process for this call;
+                    // nothing else owns it. Extra ones are dropped (closed) here.
+                    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(f) };
+                    passed.get_or_insert(owned);
+                }
+            }
+        }
+        return Ok((msg.bytes, passed));
+    }
 }
 
 /// Join a new anonymous session keyring (`keyctl(KEYCTL_JOIN_SESSION_KEYRING, NULL)`), so the
@@ -291,7 +324,8 @@ pub fn fork_guard(
                 libc::dup2(0, 1);
                 libc::dup2(0, 2);
             }
-            let _ = close_range_now(5);
+            // SAFETY: this forked guard uses only fds 0..=4 from here on and ends in exit_now.
+            let _ = unsafe { close_range_now(5) };
             let mut b = [0u8; 16];
             loop {
                 // SAFETY: reading into a local buffer from fd 3.
@@ -349,8 +383,10 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// `clone3(2)` with fork semantics (no new stack), `SIGCHLD` as exit signal, `flags`, and
 /// with `cgroup` the child is born in that cgroup (CLONE_INTO_CGROUP, Linux 5.7+): no
 /// instruction of it runs outside its leaf. ENOSYS on kernels without clone3.
-/// The caller must be single-threaded, as for `clone_fork`.
-pub fn clone3_fork(flags: c_int, cgroup: Option<std::os::fd::RawFd>) -> nix::Result<Option<Pid>> {
+/// Refused with EDEADLK unless the process is single-threaded, as `clone_fork`.
+pub fn clone3_fork(flags: c_int, cgroup: Option<std::os::fd::BorrowedFd<'_>>) -> nix::Result<Option<Pid>> {
+    use std::os::fd::AsRawFd;
+    single_threaded()?;
     let mut args = CloneArgs {
         flags: flags as u32 as u64,
         pidfd: 0,
@@ -366,7 +402,7 @@ pub fn clone3_fork(flags: c_int, cgroup: Option<std::os::fd::RawFd>) -> nix::Res
     };
     if let Some(fd) = cgroup {
         args.flags |= CLONE_INTO_CGROUP;
-        args.cgroup = fd as u64;
+        args.cgroup = fd.as_raw_fd() as u64;
     }
     // SAFETY: as clone_fork: a NULL stack gives fork semantics (the child resumes here on a
     // copy of the address space) and the process is single-threaded; `args` is a valid,

@@ -2,7 +2,7 @@
 //! `ward.verdict/1`, documented in README.md), plus the process exit code ward returns.
 
 use crate::error::Error;
-use crate::policy::{IdMap, Policy, WorkdirMode};
+use crate::policy::limits::{Hit, TimeLimits};
 use crate::sync::{ExitReport, Stage};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -49,7 +49,7 @@ pub enum Ending {
     NotStarted(Error),
 }
 
-/// What was really in force for a run, from the policy that was applied.
+/// What was really in force for a run (built by `launcher::account`).
 #[derive(Debug, Clone, Serialize)]
 pub struct Enforced {
     pub namespaces: Vec<&'static str>,
@@ -59,12 +59,15 @@ pub struct Enforced {
     pub capabilities: &'static str,
     pub no_new_privs: bool,
     pub new_session: bool,
-    pub landlock: serde_json::Value,
-    pub seccomp: serde_json::Value,
+    pub landlock: LandlockInfo,
+    pub seccomp: SeccompInfo,
     pub cgroup: String,
-    pub network: serde_json::Value,
+    /// The run had its own cgroup leaf (what `cgroup` says in words).
+    #[serde(skip)]
+    pub cgroup_leaf: bool,
+    pub network: NetworkInfo,
     /// Time limits and how they were enforced.
-    pub limits: serde_json::Value,
+    pub limits: LimitsInfo,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -91,60 +94,114 @@ pub struct RootInfo {
     pub operations: usize,
 }
 
-impl Enforced {
-    pub fn from_policy(p: &Policy) -> Enforced {
-        let (mode, setgroups, subuid_range, subgid_range) = match &p.ids.map {
-            IdMap::Single => ("single", "deny", None, None),
-            IdMap::Ranges { uid_start, uid_count, gid_start, gid_count } => {
-                ("ranges", "allow", Some((*uid_start, *uid_count)), Some((*gid_start, *gid_count)))
-            }
-        };
-        Enforced {
-            namespaces: vec!["user", "mount", "pid", "ipc", "uts", "cgroup", "net"],
-            id_map: IdMapInfo {
-                mode,
-                uid: p.ids.inside_uid,
-                gid: p.ids.inside_gid,
-                outside_uid: p.ids.outside_uid,
-                outside_gid: p.ids.outside_gid,
-                setgroups,
-                subuid_range,
-                subgid_range,
-            },
-            root: RootInfo {
-                kind: "tmpfs",
-                pivot_root: true,
-                read_only: true,
-                workdir: p.workdir.as_ref().map(|(d, _)| d.display().to_string()),
-                workdir_mode: p.workdir.as_ref().map(|(_, m)| match m {
-                    WorkdirMode::ReadWrite => "rw",
-                    WorkdirMode::ReadOnly => "ro",
-                    WorkdirMode::Overlay => "overlay",
-                }),
-                operations: p.tree.len(),
-            },
-            rlimits: p.rlimits.iter().map(|(l, v)| (l.name(), *v)).collect(),
-            capabilities: "none",
-            no_new_privs: true,
-            new_session: p.new_session,
-            landlock: landlock_info(&p.landlock),
-            seccomp: serde_json::Value::Null,
-            cgroup: format!("unavailable ({}); cpu time and peak memory come from rusage", p.cgroup_unavailable),
-            limits: if p.limits.is_empty() {
-                serde_json::json!({})
-            } else {
-                serde_json::json!({
-                    "time": p.limits.time,
-                    "wall_time": p.limits.wall_time,
-                    "extra_time": p.limits.extra_time,
-                    "mem": p.limits.mem,
-                    "output": p.limits.output,
-                    "enforced_by": "the launcher, sampling the sandbox's processes (approximate: no cgroup; CPU killed at time + extra_time and judged against time; memory is the sum of the processes' resident sets, sampled every 10 ms)",
-                })
-            },
-            network: crate::net::info(p.net.as_ref(), None),
-        }
+/// TCP ports Landlock restricts: "any", or the allowed ones.
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum Ports {
+    Any(&'static str),
+    Only(Vec<u16>),
+}
+
+impl Ports {
+    pub fn of(p: &[u16]) -> Ports {
+        if p.is_empty() { Ports::Any("any") } else { Ports::Only(p.to_vec()) }
     }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct LandlockRule {
+    pub path: std::path::PathBuf,
+    pub rights: crate::policy::landlock::Rights,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum LandlockInfo {
+    On {
+        enabled: bool,
+        abi: u8,
+        requested_abi: u8,
+        kernel_abi: u8,
+        status: &'static str,
+        dropped: Vec<&'static str>,
+        scopes: Vec<&'static str>,
+        tcp_connect_ports: Ports,
+        tcp_bind_ports: Ports,
+        rules: Vec<LandlockRule>,
+    },
+    Off {
+        enabled: bool,
+        reason: String,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum SeccompInfo {
+    On {
+        enabled: bool,
+        architectures: [&'static str; 1],
+        other_architectures: &'static str,
+        allowed_syscalls: usize,
+        denied_syscalls: usize,
+        denied_action: &'static str,
+        unknown_syscalls: &'static str,
+        clone3: &'static str,
+        /// What was really loaded.
+        instructions: usize,
+        from_cache: bool,
+    },
+    Off {
+        enabled: bool,
+    },
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(untagged)]
+pub enum NetworkInfo {
+    Loopback {
+        mode: &'static str,
+        interfaces: [&'static str; 1],
+        host_loopback: bool,
+    },
+    Helper {
+        mode: &'static str,
+        helper: std::path::PathBuf,
+        options: Vec<String>,
+        mtu: u32,
+        host_loopback: bool,
+        dns: std::net::IpAddr,
+        publish: Vec<crate::policy::net::Publish>,
+        allow_connect: Vec<u16>,
+        allow_bind: Vec<u16>,
+    },
+}
+
+/// The whole-run limits and what enforced them (empty when there are none).
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct LimitsInfo {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub wall_time: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub extra_time: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mem: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub output: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub enforced_by: Option<&'static str>,
+}
+
+/// One denied call as the verdict reports it.
+#[derive(Debug, Clone, serde::Serialize, PartialEq, Eq)]
+pub struct Blocked {
+    pub syscall: String,
+    pub count: u64,
+    /// The first three arguments of the first occurrence.
+    pub args: [u64; 3],
+    pub errno: String,
 }
 
 /// The JSON verdict.
@@ -163,7 +220,7 @@ pub struct Verdict {
     pub csw_voluntary: u64,
     pub csw_forced: u64,
     pub limit_hit: Option<&'static str>,
-    pub blocked: Vec<crate::seccomp::Blocked>,
+    pub blocked: Vec<Blocked>,
     pub message: String,
     /// The exit code ward itself returns for this run.
     pub ward_exit_code: i32,
@@ -238,8 +295,7 @@ impl Verdict {
     }
 
     /// Judge the run against its time limits (TLE before WLE; never over XX or SYS).
-    pub fn with_limits(mut self, l: &crate::limits::TimeLimits, hit: Option<crate::limits::Hit>) -> Verdict {
-        use crate::limits::Hit;
+    pub fn with_limits(mut self, l: &TimeLimits, hit: Option<Hit>) -> Verdict {
         if matches!(self.status, Status::XX | Status::SYS) {
             return self;
         }
@@ -267,7 +323,7 @@ impl Verdict {
     }
 
     /// Add what the seccomp supervisor saw; a kill-on-deny run becomes SYS.
-    pub fn with_blocked(mut self, blocked: Vec<crate::seccomp::Blocked>, killed_for_syscall: bool) -> Verdict {
+    pub fn with_blocked(mut self, blocked: Vec<Blocked>, killed_for_syscall: bool) -> Verdict {
         if killed_for_syscall && self.status != Status::XX {
             let name = blocked.first().map(|b| b.syscall.clone()).unwrap_or_default();
             self.status = Status::SYS;
@@ -287,44 +343,6 @@ impl Verdict {
     }
 }
 
-/// What the verdict says about Landlock.
-pub fn landlock_info(s: &crate::policy::LandlockState) -> serde_json::Value {
-    match s {
-        crate::policy::LandlockState::On(p) => serde_json::json!({
-            "enabled": true,
-            "abi": p.abi,
-            "requested_abi": p.requested_abi,
-            "kernel_abi": p.kernel_abi,
-            "status": if p.abi == p.requested_abi { "fully enforced" } else { "partially enforced (optional features the kernel lacks were dropped)" },
-            "dropped": crate::landlock::FEATURES.iter().filter(|(a, _, _)| *a > p.abi && *a <= p.requested_abi).map(|(_, w, _)| *w).collect::<Vec<_>>(),
-            "scopes": if p.abi >= 6 { vec!["abstract_unix_socket", "signal"] } else { vec![] },
-            "tcp_connect_ports": if p.connect_ports.is_empty() { serde_json::json!("any") } else { serde_json::json!(p.connect_ports) },
-            "tcp_bind_ports": if p.bind_ports.is_empty() { serde_json::json!("any") } else { serde_json::json!(p.bind_ports) },
-            "rules": p.rules.iter().map(|(path, r)| serde_json::json!({"path": path, "rights": r})).collect::<Vec<_>>(),
-        }),
-        crate::policy::LandlockState::Off(why) => serde_json::json!({ "enabled": false, "reason": why }),
-    }
-}
-
-/// What the verdict says about seccomp.
-pub fn seccomp_info(p: Option<&crate::seccomp::SeccompPolicy>, f: Option<&crate::seccomp::Filter>) -> serde_json::Value {
-    match (p, f) {
-        (Some(p), Some(f)) => serde_json::json!({
-            "enabled": true,
-            "architectures": [std::env::consts::ARCH],
-            "other_architectures": "kill",
-            "allowed_syscalls": f.allowed,
-            "denied_syscalls": f.denied,
-            "denied_action": match p.on_deny { crate::seccomp::OnDeny::Errno => "errno (EPERM; EAFNOSUPPORT for socket families), reported by the launcher", crate::seccomp::OnDeny::Kill => "kill the sandbox (SYS), reported by the launcher" },
-            "unknown_syscalls": "ENOSYS (answered by the launcher)",
-            "clone3": "ENOSYS",
-            "instructions": f.bpf.len() / 8,
-            "from_cache": f.from_cache,
-        }),
-        _ => serde_json::json!({ "enabled": false }),
-    }
-}
-
 /// The documented exit code for a failure before the program started.
 pub fn exit_code_for(e: &Error) -> i32 {
     match e {
@@ -334,6 +352,56 @@ pub fn exit_code_for(e: &Error) -> i32 {
         },
         _ => EXIT_SANDBOX_FAILED,
     }
+}
+
+/// isolate's meta file for a verdict (`cg`: isolate's control-group mode, which adds
+/// cg-mem and cg-oom-killed).
+pub fn meta_cg(v: &Verdict, cg: bool) -> String {
+    let mut m = meta(v);
+    if cg {
+        let extra = format!("cg-mem:{}\n{}", v.max_rss_kib, if v.status == Status::MLE { "cg-oom-killed:1\n" } else { "" });
+        let at = m.find("exitcode:").or_else(|| m.find("exitsig:")).or_else(|| m.find("killed:")).or_else(|| m.find("message:")).unwrap_or(m.len());
+        m.insert_str(at, &extra);
+    }
+    m
+}
+
+/// isolate's meta file for a verdict.
+pub fn meta(v: &Verdict) -> String {
+    let mut m = format!("time:{:.3}\ntime-wall:{:.3}\nmax-rss:{}\ncsw-voluntary:{}\ncsw-forced:{}\n", v.cpu_time_ms / 1000.0, v.wall_time_ms / 1000.0, v.max_rss_kib, v.csw_voluntary, v.csw_forced);
+    // killed by the sandbox: a limit or a denied call ended it (a TLE judged after a normal
+    // exit, within --extra-time, was not killed)
+    let killed = match v.status {
+        Status::TLE | Status::WLE | Status::MLE => v.exit_code.is_none(),
+        Status::SYS => true,
+        _ => false,
+    };
+    if let Some(c) = v.exit_code {
+        m.push_str(&format!("exitcode:{c}\n"));
+    }
+    if let Some(s) = v.signal.filter(|_| !matches!(v.status, Status::TLE | Status::WLE)) {
+        m.push_str(&format!("exitsig:{s}\n"));
+    }
+    if killed {
+        m.push_str("killed:1\n");
+    }
+    let (status, message) = match v.status {
+        Status::OK => (None, None),
+        Status::RE => (Some("RE"), Some(v.message.clone())),
+        Status::SG => (Some("SG"), Some(format!("Caught fatal signal {}", v.signal.unwrap_or(0)))),
+        Status::TLE | Status::WLE => (Some("TO"), Some(v.message.clone())),
+        Status::SYS => (Some("SG"), Some(v.message.clone())),
+        // isolate reports a cgroup OOM kill as a signal death (SIGKILL) with cg-oom-killed
+        Status::MLE | Status::OLE => (Some("SG"), Some(v.message.clone())),
+        Status::XX => (Some("XX"), Some(v.message.clone())),
+    };
+    if let Some(msg) = message {
+        m.push_str(&format!("message:{msg}\n"));
+    }
+    if let Some(s) = status {
+        m.push_str(&format!("status:{s}\n"));
+    }
+    m
 }
 
 #[cfg(test)]

@@ -1,2 +1,2 @@
 #![no_main]
-libfuzzer_sys::fuzz_target!(|data: &[u8]| ward::fuzzing::profile(data));
+libfuzzer_sys::fuzz_target!(|data: &[u8]| ward::testing::profile(data));

@@ -230,3 +230,27 @@ pub fn burner(dir: &Path) -> &'static str {
     chown_user(&dst);
     "./burn"
 }
+
+/// The kernel's Landlock ABI as `ward check` reports it (0: none).
+pub fn landlock_abi() -> u8 {
+    static ABI: OnceLock<u8> = OnceLock::new();
+    *ABI.get_or_init(|| {
+        let out = ward_cmd(Path::new("/"), &["check", "--json"]).output().unwrap();
+        let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+        let item = v["items"].as_array().unwrap().iter().find(|i| i["name"] == "landlock").cloned().unwrap_or_default();
+        if item["ok"] != true {
+            return 0;
+        }
+        item["detail"].as_str().and_then(|d| d.strip_prefix("ABI ")).and_then(|n| n.parse().ok()).unwrap_or(0)
+    })
+}
+
+/// The test user's first /etc/subuid range (start, count).
+pub fn subuid_range() -> Option<(u32, u32)> {
+    let text = std::fs::read_to_string("/etc/subuid").ok()?;
+    let u = user();
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.trim().split(':').collect();
+        (f.len() == 3 && (f[0] == u.name || f[0] == u.uid.to_string())).then(|| Some((f[1].parse().ok()?, f[2].parse().ok()?))).flatten()
+    })
+}

@@ -178,8 +178,7 @@ fn map_ranges_gives_a_working_range() {
     );
     assert_eq!(r.code(), 0, "{}", r.stderr());
     let lines: Vec<Vec<String>> = r.stdout().lines().map(|l| l.split_whitespace().map(String::from).collect()).collect();
-    let subuid = std::fs::read_to_string("/etc/subuid").unwrap();
-    let (start, count) = ward::probe::parse_subid(&subuid, &user().name, user().uid).expect("test user has a subuid range");
+    let (start, count) = subuid_range().expect("test user has a subuid range");
     assert_eq!(lines[0], ["0", &user().uid.to_string(), "1"]);
     assert_eq!(lines[1], ["1", &start.to_string(), &count.to_string()]);
     assert_eq!(lines[4], ["1000"]);

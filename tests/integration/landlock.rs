@@ -5,7 +5,7 @@ use crate::common::*;
 #[test]
 fn landlock_is_enforced_and_reported() {
     let s = Scratch::new();
-    let kernel = ward::probe::landlock().unwrap_or(0);
+    let kernel = landlock_abi();
     if kernel < 1 {
         panic!("this host has no Landlock; ward's CI host must have it (ABI 7 on kernel 6.18)");
     }

@@ -1,0 +1,49 @@
+//! Child half of the user namespace. A single mapping (the caller's ids seen as the chosen
+//! ids inside) is written by the child itself, as `unshare -r` does: an unprivileged process
+//! may map its own ids in the namespace it created, once setgroups is denied. Whole
+//! subordinate ranges are written by the launcher through newuidmap/newgidmap (parent half:
+//! `launcher::userns`), and the child waits for its `Go`. Either way the child first arranges to die
+//! with the launcher, because every later step runs with the namespace's capabilities.
+
+use crate::child::{Fail, Plan, fail};
+use crate::policy::ids::IdMap;
+use crate::sync::{Msg, recv_msg};
+use nix::fcntl::{OFlag, open};
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::Signal;
+use nix::sys::stat::Mode;
+use std::ffi::CStr;
+
+fn write_file(path: &CStr, contents: &CStr) -> Result<(), Fail> {
+    let fd = open(path, OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())
+        .map_err(|e| fail(e, format_args!("open({})", path.to_str().unwrap_or("?"))))?;
+    nix::unistd::write(&fd, contents.to_bytes())
+        .map_err(|e| fail(e, format_args!("write({}, {:?})", path.to_str().unwrap_or("?"), contents.to_str().unwrap_or("?").trim_end())))?;
+    Ok(())
+}
+
+pub fn enter(plan: &Plan) -> Result<(), Fail> {
+    // If the launcher dies, so does init, and with it (pid namespace) every process inside.
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| fail(e, format_args!("prctl(PR_SET_PDEATHSIG, SIGKILL)")))?;
+    match plan.ids.map {
+        IdMap::Single => {
+            // The launcher may have died before the line above: then its end of the channel
+            // is closed (POLLHUP) and no orphaned sandbox may go on.
+            let mut fds = [PollFd::new(plan.chan(), PollFlags::POLLIN)];
+            let _ = poll(&mut fds, PollTimeout::ZERO);
+            if fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLHUP)) {
+                crate::sys::exit_now(crate::child::EXIT_SETUP_FAILED);
+            }
+            write_file(c"/proc/self/setgroups", c"deny")?;
+            write_file(c"/proc/self/uid_map", &plan.uid_map)?;
+            write_file(c"/proc/self/gid_map", &plan.gid_map)?;
+        }
+        IdMap::Ranges { .. } => match recv_msg(plan.chan(), false) {
+            // EOF: the launcher died before writing the maps.
+            Ok(Some(Msg::Go)) => {}
+            Ok(_) => crate::sys::exit_now(crate::child::EXIT_SETUP_FAILED),
+            Err(e) => return Err(fail(e, format_args!("wait for the id maps"))),
+        },
+    }
+    Ok(())
+}

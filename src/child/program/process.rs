@@ -1,0 +1,76 @@
+//! Child half of process hygiene, in the program's process: session, stdio, rlimits, ids,
+//! working directory, fds.
+
+use crate::child::{Fail, Plan, fail};
+use crate::policy::ids::IdMap;
+use nix::errno::Errno;
+use std::os::fd::AsRawFd;
+use nix::sys::resource::setrlimit;
+use nix::sys::stat::{Mode, umask};
+use nix::unistd::{Gid, Uid, dup2_stderr, dup2_stdin, dup2_stdout, setresgid, setresuid, setsid};
+
+pub fn session(plan: &Plan) -> Result<(), Fail> {
+    if plan.new_session {
+        setsid().map_err(|e| fail(e, format_args!("setsid()")))?;
+    }
+    umask(Mode::from_bits_truncate(0o022));
+    Ok(())
+}
+
+pub fn stdio(plan: &Plan) -> Result<(), Fail> {
+    for (i, fd) in plan.stdio.iter().enumerate() {
+        let Some(fd) = fd else { continue };
+        let r = match i {
+            0 => dup2_stdin(fd),
+            1 => dup2_stdout(fd),
+            _ => dup2_stderr(fd),
+        };
+        r.map_err(|e| fail(e, format_args!("dup2({}, {i})", fd.as_raw_fd())))?;
+    }
+    Ok(())
+}
+
+pub fn rlimits(plan: &Plan) -> Result<(), Fail> {
+    for (l, v) in &plan.rlimits {
+        let v = v.unwrap_or(nix::libc::RLIM_INFINITY);
+        setrlimit(l.resource(), v, v).map_err(|e| fail(e, format_args!("setrlimit(RLIMIT_{}, {v})", l.name().to_uppercase())))?;
+    }
+    Ok(())
+}
+
+/// With --map-ranges the launcher's ids are 0 inside; switch to the requested ids (and drop
+/// supplementary groups, which newgidmap allows). With a single mapping the ids already are
+/// the requested ones and setgroups is denied.
+pub fn switch_ids(plan: &Plan) -> Result<(), Fail> {
+    if let IdMap::Ranges { .. } = plan.ids.map {
+        let (u, g) = (plan.ids.inside_uid, plan.ids.inside_gid);
+        nix::unistd::setgroups(&[]).map_err(|e| fail(e, format_args!("setgroups([])")))?;
+        setresgid(Gid::from_raw(g), Gid::from_raw(g), Gid::from_raw(g)).map_err(|e| fail(e, format_args!("setresgid({g})")))?;
+        setresuid(Uid::from_raw(u), Uid::from_raw(u), Uid::from_raw(u)).map_err(|e| fail(e, format_args!("setresuid({u})")))?;
+    }
+    Ok(())
+}
+
+pub fn chdir(plan: &Plan) -> Result<(), Fail> {
+    nix::unistd::chdir(plan.chdir.as_c_str()).map_err(|e| fail(e, format_args!("chdir({})", plan.chdir.to_str().unwrap_or("?"))))
+}
+
+pub fn close_fds() -> Result<(), Fail> {
+    match crate::sys::close_range_cloexec(3) {
+        Ok(()) => Ok(()),
+        Err(Errno::EINVAL | Errno::ENOSYS) => {
+            // Before Linux 5.11: mark each open fd close-on-exec by hand.
+            let fds: Vec<i32> = std::fs::read_dir("/proc/self/fd")
+                .map_err(|e| fail(Errno::from_raw(e.raw_os_error().unwrap_or(0)), format_args!("read /proc/self/fd")))?
+                .filter_map(|d| d.ok()?.file_name().to_str()?.parse().ok())
+                .filter(|fd| *fd > 2)
+                .collect();
+            for fd in fds {
+                let _ = crate::sys::set_cloexec(fd);
+            }
+            Ok(())
+        }
+        Err(e) => Err(fail(e, format_args!("close_range(3, ~0, CLOSE_RANGE_CLOEXEC)"))),
+    }
+}
+

@@ -1,0 +1,471 @@
+//! `ward isolate ...` (or ward invoked as `isolate`): a rootless front end with isolate 2.x's
+//! command line and meta file, so graders that drive isolate (CMS, Judge0, in-house ones)
+//! run unchanged, on ward's own sandbox, profiles and limits.
+//!
+//! Boxes live under a per-user root (`$WARD_ISOLATE_ROOT`, else `$XDG_RUNTIME_DIR/ward-isolate`,
+//! else `/tmp/ward-isolate-UID`, which must be the caller's and mode 0700): `--init` creates
+//! `ROOT/ID/box` and prints `ROOT/ID`; `--run` binds `ROOT/ID/box` read-write at `/box` (the
+//! starting directory) with isolate's default directory rules; `--cleanup` removes `ROOT/ID`.
+//! A box in use by another isolate process is refused (a lock per box).
+//!
+//! Exit status as isolate: 0 when the program ran and ended well, 1 when it failed
+//! (RE/SG/TO), 2 on a sandbox error (XX) or a usage error.
+
+use crate::error::{Error, Result};
+use crate::request::{BindAccess, Limit, MountSpec, NetMode, Request, Rlim, Size, Workdir};
+use crate::verdict::{Status, Verdict, meta, meta_cg};
+use std::ffi::OsString;
+use std::io::Write;
+use std::os::unix::ffi::OsStrExt;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Init,
+    Run,
+    Cleanup,
+    Version,
+}
+
+/// isolate's command line, parsed.
+#[derive(Debug, Default)]
+struct Args {
+    mode: Option<Mode>,
+    box_id: u32,
+    cg: bool,
+    cg_mem: Option<u64>,
+    time: Option<f64>,
+    extra_time: Option<f64>,
+    wall_time: Option<f64>,
+    stack_kb: Option<u64>,
+    mem_kb: Option<u64>,
+    fsize_kb: Option<u64>,
+    processes: Option<Option<u64>>,
+    stdin: Option<String>,
+    stdout: Option<String>,
+    stderr: Option<String>,
+    stderr_to_stdout: bool,
+    meta: Option<PathBuf>,
+    chdir: Option<String>,
+    dirs: Vec<String>,
+    env: Vec<String>,
+    full_env: bool,
+    share_net: bool,
+    silent: bool,
+    verbose: u32,
+    argv: Vec<OsString>,
+}
+
+fn usage(msg: &str) -> Error {
+    Error::invalid(format!("{msg}\nUsage: isolate [<options>] <command>\n\nCommands: --init, --run -- <program> <arguments>, --cleanup, --version\nSee `ward isolate --help` or isolate(1)."), "")
+}
+
+fn num<T: std::str::FromStr>(opt: &str, v: &str) -> Result<T> {
+    v.trim().parse::<T>().map_err(|_| usage(&format!("Invalid value for {opt}: {v:?}")))
+}
+
+/// Parse isolate's options (getopt style: `-b5`, `-b 5`, `--box-id=5`, `--box-id 5`).
+fn parse(raw: &[OsString]) -> Result<Args> {
+    let mut a = Args::default();
+    let mut i = 0;
+    let s = |o: &OsString| o.to_str().map(str::to_string).ok_or_else(|| usage("Arguments must be UTF-8"));
+    while i < raw.len() {
+        let arg = s(&raw[i])?;
+        i += 1;
+        if arg == "--" {
+            a.argv = raw[i..].to_vec();
+            break;
+        }
+        // (canonical long name, value if attached)
+        let (name, attached): (String, Option<String>) = if let Some(long) = arg.strip_prefix("--") {
+            match long.split_once('=') {
+                Some((n, v)) => (n.to_string(), Some(v.to_string())),
+                None => (long.to_string(), None),
+            }
+        } else if arg.starts_with('-') && arg.len() >= 2 {
+            let c = &arg[1..2];
+            let rest = &arg[2..];
+            let long = match c {
+                "b" => "box-id",
+                "t" => "time",
+                "x" => "extra-time",
+                "w" => "wall-time",
+                "k" => "stack",
+                "m" => "mem",
+                "f" => "fsize",
+                "q" => "quota",
+                "p" => "processes",
+                "i" => "stdin",
+                "o" => "stdout",
+                "r" => "stderr",
+                "M" => "meta",
+                "c" => "chdir",
+                "d" => "dir",
+                "E" => "env",
+                "e" => "full-env",
+                "s" => "silent",
+                "v" => "verbose",
+                _ => return Err(usage(&format!("Unknown option {arg}"))),
+            };
+            (long.to_string(), if rest.is_empty() { None } else { Some(rest.to_string()) })
+        } else {
+            return Err(usage(&format!("Unexpected argument {arg:?} (the program goes after --run --)")));
+        };
+        let takes_value = matches!(
+            name.as_str(),
+            "box-id" | "time" | "extra-time" | "wall-time" | "stack" | "mem" | "fsize" | "quota" | "stdin" | "stdout" | "stderr" | "meta" | "chdir" | "dir" | "env" | "cg-mem"
+        );
+        let mut value = || -> Result<String> {
+            if let Some(v) = attached.clone() {
+                return Ok(v);
+            }
+            let v = raw.get(i).ok_or_else(|| usage(&format!("Option --{name} needs a value")))?;
+            i += 1;
+            s(v)
+        };
+        match name.as_str() {
+            "init" => a.mode = Some(Mode::Init),
+            "run" => a.mode = Some(Mode::Run),
+            "cleanup" => a.mode = Some(Mode::Cleanup),
+            "version" => a.mode = Some(Mode::Version),
+            "box-id" => a.box_id = num(&name, &value()?)?,
+            "time" => a.time = Some(num(&name, &value()?)?),
+            "extra-time" => a.extra_time = Some(num(&name, &value()?)?),
+            "wall-time" => a.wall_time = Some(num(&name, &value()?)?),
+            "stack" => a.stack_kb = Some(num(&name, &value()?)?),
+            "mem" => a.mem_kb = Some(num(&name, &value()?)?),
+            "fsize" => a.fsize_kb = Some(num(&name, &value()?)?),
+            "quota" => {
+                value()?; // accepted; the box is a plain directory without quotas
+            }
+            "processes" => a.processes = Some(attached.as_deref().map(|v| num(&name, v)).transpose()?),
+            "stdin" => a.stdin = Some(value()?),
+            "stdout" => a.stdout = Some(value()?),
+            "stderr" => a.stderr = Some(value()?),
+            "stderr-to-stdout" => a.stderr_to_stdout = true,
+            "meta" => a.meta = Some(PathBuf::from(value()?)),
+            "chdir" => a.chdir = Some(value()?),
+            "dir" => a.dirs.push(value()?),
+            "env" => a.env.push(value()?),
+            "full-env" => a.full_env = true,
+            "share-net" => a.share_net = true,
+            "silent" => a.silent = true,
+            "verbose" => a.verbose += 1,
+            "cg" => a.cg = true,
+            "cg-mem" => a.cg_mem = Some(num(&name, &value()?)?),
+            "cg-timing" | "no-cg-timing" | "inherit-fds" | "no-default-dirs" => {}
+            other if takes_value => return Err(usage(&format!("Unknown option --{other}"))),
+            other => return Err(usage(&format!("Unknown option --{other}"))),
+        }
+    }
+    if a.mode.is_none() {
+        return Err(usage("Please specify an isolate command (e.g. --init, --run)."));
+    }
+    if a.mode == Some(Mode::Run) && a.argv.is_empty() {
+        return Err(usage("--run needs a program: --run -- <program> <arguments>"));
+    }
+    Ok(a)
+}
+
+/// Where boxes live.
+pub fn box_root() -> Result<PathBuf> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+    if let Some(r) = std::env::var_os("WARD_ISOLATE_ROOT") {
+        let r = PathBuf::from(r);
+        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&r).map_err(|e| Error::io(format!("create the box root {}", r.display()), e))?;
+        return Ok(r);
+    }
+    let uid = nix::unistd::Uid::current().as_raw();
+    let base = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).filter(|p| p.is_absolute() && p.is_dir());
+    let root = match base {
+        Some(b) => b.join("ward-isolate"),
+        None => PathBuf::from(format!("/tmp/ward-isolate-{uid}")),
+    };
+    let _ = std::fs::DirBuilder::new().mode(0o700).create(&root);
+    let m = std::fs::symlink_metadata(&root).map_err(|e| Error::io(format!("the box root {}", root.display()), e))?;
+    if !m.is_dir() || m.uid() != uid || m.mode() & 0o077 != 0 {
+        return Err(Error::host(
+            format!("the box root {} is not a directory of yours with mode 0700", root.display()),
+            "remove it, or set WARD_ISOLATE_ROOT to a directory of yours",
+        ));
+    }
+    Ok(root)
+}
+
+/// Lock a box against concurrent use (released when the returned file closes).
+fn lock_box(root: &Path, id: u32) -> Result<nix::fcntl::Flock<std::fs::File>> {
+    let path = root.join(format!("{id}.lock"));
+    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
+        .map_err(|_| Error::host(format!("box {id} is in use by another isolate process"), "use a different --box-id for concurrent runs"))
+}
+
+fn is_bind_at(m: &MountSpec, at: &Path) -> bool {
+    matches!(m, MountSpec::Bind { dst, .. } if dst == at)
+}
+
+/// Apply isolate's directory rule `IN[=OUT][:opts]` to the request.
+fn dir_rule(o: &mut Request, rule: &str) -> Result<()> {
+    let mounts = &mut o.tree.mounts;
+    let (spec, opts) = match rule.split_once(':') {
+        Some((a, b)) => (a, b),
+        None => (rule, ""),
+    };
+    let (inside, outside) = match spec.split_once('=') {
+        Some((i, "")) => {
+            let i = Path::new("/").join(i.trim_start_matches('/'));
+            mounts.retain(|m| !is_bind_at(m, &i));
+            return Ok(());
+        }
+        Some((i, out)) => (i.to_string(), PathBuf::from(out)),
+        None => (spec.to_string(), Path::new("/").join(spec.trim_start_matches('/'))),
+    };
+    let dst = Path::new("/").join(inside.trim_start_matches('/'));
+    let opts: Vec<&str> = opts.split(',').filter(|x| !x.is_empty()).collect();
+    for x in &opts {
+        if !["rw", "noexec", "maybe", "dev", "tmp", "fs", "norec"].contains(x) {
+            return Err(usage(&format!("Unknown directory option {x:?} in --dir={rule}")));
+        }
+    }
+    if opts.contains(&"fs") {
+        return Ok(()); // proc is already mounted; other file systems are not offered
+    }
+    if opts.contains(&"tmp") {
+        mounts.push(MountSpec::Tmpfs { dst, size: None });
+        return Ok(());
+    }
+    if opts.contains(&"maybe") && !outside.exists() {
+        return Ok(());
+    }
+    mounts.retain(|m| !is_bind_at(m, &dst));
+    let access = if opts.contains(&"dev") {
+        BindAccess::Device
+    } else if opts.contains(&"rw") {
+        BindAccess::ReadWrite
+    } else {
+        BindAccess::ReadOnly
+    };
+    mounts.push(MountSpec::Bind { src: outside, dst: dst.clone(), access, optional: false });
+    if opts.contains(&"noexec") {
+        mounts.push(MountSpec::NoExec { dst });
+    }
+    Ok(())
+}
+
+/// A path given to -i/-o/-r: relative to /box (the box directory), or inside /box.
+fn io_path(boxdir: &Path, p: &str) -> PathBuf {
+    match p.strip_prefix("/box/") {
+        Some(rest) => boxdir.join(rest),
+        None if p.starts_with('/') => PathBuf::from(p),
+        None => boxdir.join(p),
+    }
+}
+
+fn request(a: &Args, boxdir: &Path) -> Result<Request> {
+    let mut o = Request::new(a.argv.clone());
+    o.tree.workdir = Some(Workdir::None);
+    o.process.hostname = Some("box".into());
+    o.tree.mounts.push(MountSpec::Bind { src: boxdir.to_path_buf(), dst: "/box".into(), access: BindAccess::ReadWrite, optional: false });
+    for d in &a.dirs {
+        dir_rule(&mut o, d)?;
+    }
+    o.tree.chdir = Some(match &a.chdir {
+        Some(c) if c.starts_with('/') => PathBuf::from(c),
+        Some(c) => Path::new("/box").join(c),
+        None => PathBuf::from("/box"),
+    });
+    let run = &mut o.run;
+    run.stdin = a.stdin.as_deref().map(|p| io_path(boxdir, p));
+    run.stdout = a.stdout.as_deref().map(|p| io_path(boxdir, p));
+    run.stderr = a.stderr.as_deref().map(|p| io_path(boxdir, p));
+    run.stderr_to_stdout = a.stderr_to_stdout;
+    let l = &mut o.limits;
+    l.time = a.time;
+    l.wall_time = a.wall_time;
+    l.extra_time = a.extra_time.filter(|_| a.time.is_some());
+    l.output = a.fsize_kb.map(|f| Size(f * 1024));
+    let rl = &mut o.process.rlimits;
+    rl.insert(Limit::Stack, Rlim(a.stack_kb.map(|k| k * 1024)));
+    if let Some(m) = a.mem_kb {
+        rl.insert(Limit::As, Rlim(Some(m * 1024)));
+    }
+    rl.insert(Limit::Nofile, Rlim(Some(64)));
+    // isolate's environment: only what is asked for, plus LIBC_FATAL_STDERR_=1
+    o.process.env.push(("LIBC_FATAL_STDERR_".into(), "1".into()));
+    if a.full_env {
+        o.process.pass_env.extend(std::env::vars_os().filter_map(|(k, _)| k.into_string().ok()));
+    }
+    for e in &a.env {
+        match e.split_once('=') {
+            Some((k, v)) => o.process.env.push((k.to_string(), v.to_string())),
+            None => o.process.pass_env.push(e.clone()),
+        }
+    }
+    if a.share_net {
+        o.network.mode = Some(NetMode::Auto);
+        o.network.allow_host_loopback = Some(true);
+    }
+    if a.cg {
+        // isolate's control-group mode: a cgroup leaf is required (a sandbox error without
+        // one), --cg-mem is the leaf's memory.max, -p its pids.max
+        o.limits.require_cgroup = Some(true);
+        o.limits.mem = a.cg_mem.map(|k| Size(k * 1024));
+        o.limits.procs = match a.processes {
+            Some(Some(n)) => Some(n),
+            Some(None) => None,
+            None => Some(1),
+        };
+    }
+    Ok(o)
+}
+
+fn run_box(a: &Args, root: &Path) -> Result<Verdict> {
+    if a.cg_mem.is_some() && !a.cg {
+        return Err(usage("--cg-mem needs --cg"));
+    }
+    if a.cg {
+        // isolate's words when there are no control groups (the launcher still asks systemd
+        // for a scope when the caller's cgroup is merely not delegated)
+        let session_bus = std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some();
+        match crate::host::find_cgroup() {
+            Ok(_) => {}
+            Err(crate::host::NoCgroup::NotDelegated { .. }) if session_bus => {}
+            Err(why) => {
+                return Err(Error::host(
+                    format!("--cg: control groups are not available to ward here: {why}"),
+                    "run without --cg, or in a delegated scope (systemd-run --user --scope -p Delegate=yes isolate ...); see 'ward check'",
+                ));
+            }
+        }
+    }
+    let boxdir = root.join(a.box_id.to_string()).join("box");
+    if !boxdir.is_dir() {
+        return Err(Error::host(format!("box {} is not initialized", a.box_id), "run isolate --init first"));
+    }
+    crate::run(&request(a, &boxdir)?)
+}
+
+/// Entry point: `args` are isolate's arguments (without the program name).
+pub fn main(args: &[OsString]) -> i32 {
+    let a = match parse(args) {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("{e}");
+            return 2;
+        }
+    };
+    if a.mode == Some(Mode::Version) {
+        println!("The process isolator 2.0 (ward {} rootless front end)", env!("CARGO_PKG_VERSION"));
+        return 0;
+    }
+    let fail = |e: Error| {
+        eprintln!("{e}");
+        2
+    };
+    let root = match box_root() {
+        Ok(r) => r,
+        Err(e) => return fail(e),
+    };
+    let _lock = match lock_box(&root, a.box_id) {
+        Ok(l) => l,
+        Err(e) => return fail(e),
+    };
+    let dir = root.join(a.box_id.to_string());
+    match a.mode {
+        Some(Mode::Init) => {
+            let _ = std::fs::remove_dir_all(&dir);
+            if let Err(e) = std::fs::create_dir_all(dir.join("box")) {
+                return fail(Error::io(format!("create {}", dir.display()), e));
+            }
+            println!("{}", dir.display());
+            0
+        }
+        Some(Mode::Cleanup) => {
+            match std::fs::remove_dir_all(&dir) {
+                Ok(()) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return fail(Error::io(format!("remove {}", dir.display()), e)),
+            }
+            let _ = std::fs::remove_file(root.join(format!("{}.lock", a.box_id)));
+            0
+        }
+        _ => {
+            let v = run_box(&a, &root).unwrap_or_else(|e| Verdict::new(&crate::verdict::Ending::NotStarted(e), None));
+            let v = match &v.status {
+                // isolate's wording for a program that cannot be executed
+                Status::XX if matches!(v.ward_exit_code, crate::verdict::EXIT_NOT_FOUND | crate::verdict::EXIT_NOT_EXECUTABLE) => {
+                    let prog = a.argv.first().map(|p| String::from_utf8_lossy(p.as_bytes()).into_owned()).unwrap_or_default();
+                    let why = if v.ward_exit_code == crate::verdict::EXIT_NOT_FOUND { "No such file or directory" } else { "Permission denied" };
+                    Verdict { message: format!("execve(\"{prog}\"): {why}"), ..v }
+                }
+                _ => v,
+            };
+            if let Some(m) = &a.meta {
+                if let Err(e) = std::fs::File::create(m).and_then(|mut f| f.write_all(meta_cg(&v, a.cg).as_bytes())) {
+                    eprintln!("Cannot write the meta file {}: {e}", m.display());
+                    return 2;
+                }
+            }
+            if !a.silent {
+                match v.status {
+                    Status::OK => eprintln!("OK ({:.3} sec real, {:.3} sec wall)", v.cpu_time_ms / 1000.0, v.wall_time_ms / 1000.0),
+                    _ => eprintln!("{}", meta(&v).lines().find_map(|l| l.strip_prefix("message:")).unwrap_or("")),
+                }
+            }
+            if a.verbose > 0 {
+                eprintln!("{}", v.to_json());
+            }
+            match v.status {
+                Status::OK => 0,
+                Status::XX => 2,
+                _ => 1,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(args: &[&str]) -> Result<Args> {
+        parse(&args.iter().map(OsString::from).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn judge0_and_cms_command_lines() {
+        let a = p(&["-b", "7", "-i", "stdin.txt", "-o", "stdout.txt", "-r", "stderr.txt", "-M", "/b/meta.txt", "-t", "5.0", "-x", "1.0", "-w", "10.0", "-k", "64000", "-p60", "-m", "128000", "-f", "1024", "-E", "HOME=/b", "-d", "/etc:noexec", "--run", "--", "./a.out", "x"]).unwrap();
+        assert_eq!((a.box_id, a.time, a.extra_time, a.wall_time), (7, Some(5.0), Some(1.0), Some(10.0)));
+        assert_eq!((a.stack_kb, a.mem_kb, a.fsize_kb, a.processes), (Some(64000), Some(128000), Some(1024), Some(Some(60))));
+        assert_eq!(a.dirs, ["/etc:noexec"]);
+        assert_eq!(a.argv, [OsString::from("./a.out"), OsString::from("x")]);
+        let c = p(&["--cg", "--box-id=3", "--time=1", "--wall-time=3", "--processes", "--dir=/tmp=/x:rw", "--stderr-to-stdout", "--meta=/m", "--run", "--", "/usr/bin/python3"]).unwrap();
+        assert!(c.cg && c.stderr_to_stdout);
+        assert_eq!(c.processes, Some(None));
+        assert!(p(&["--frobnicate", "--init"]).unwrap_err().to_string().contains("Unknown option --frobnicate"));
+        assert!(p(&["-b", "1"]).is_err());
+        assert!(p(&["--run"]).is_err());
+    }
+
+    #[test]
+    fn meta_files_read_like_isolate() {
+        use crate::sync::ExitReport;
+        use crate::verdict::Ending;
+        let ok = Verdict::new(&Ending::Ran(ExitReport { wait_status: 0, wall_ns: 12_000_000, utime_us: 4000, ..Default::default() }), None);
+        assert_eq!(meta(&ok), "time:0.004\ntime-wall:0.012\nmax-rss:0\ncsw-voluntary:0\ncsw-forced:0\nexitcode:0\n");
+        let re = Verdict::new(&Ending::Ran(ExitReport { wait_status: 3 << 8, ..Default::default() }), None);
+        assert!(meta(&re).ends_with("exitcode:3\nmessage:Exited with error status 3\nstatus:RE\n"));
+        let sg = Verdict::new(&Ending::Ran(ExitReport { wait_status: 11, ..Default::default() }), None);
+        assert!(meta(&sg).ends_with("exitsig:11\nmessage:Caught fatal signal 11\nstatus:SG\n"));
+        let to = Verdict::new(&Ending::Ran(ExitReport { wait_status: 9, utime_us: 1_100_000, ..Default::default() }), None)
+            .with_limits(&crate::policy::limits::TimeLimits::new(Some(1.0), None, None, None, None).unwrap(), Some(crate::policy::limits::Hit::Time));
+        assert!(meta(&to).ends_with("killed:1\nmessage:Time limit exceeded\nstatus:TO\n"), "{}", meta(&to));
+    }
+
+    #[test]
+    fn io_paths_are_box_relative() {
+        let b = Path::new("/r/0/box");
+        assert_eq!(io_path(b, "in.txt"), PathBuf::from("/r/0/box/in.txt"));
+        assert_eq!(io_path(b, "/box/out.txt"), PathBuf::from("/r/0/box/out.txt"));
+    }
+}

@@ -1,0 +1,126 @@
+//! The front ends: each turns its input into a `Request` (or prints a report) and maps the
+//! outcome to its exit codes. `ward run`, `ward profile`, `ward cleanup` and `ward check`
+//! (`cli`, `check`), and isolate's command line (`isolate`, when ward is invoked as
+//! `isolate` or as `ward isolate`). Not library API: the binary calls `ward::cli_main`.
+
+pub mod check;
+pub mod cli;
+pub mod isolate;
+
+use crate::verdict::{EXIT_SANDBOX_FAILED, Ending, Verdict};
+use clap::{CommandFactory, FromArgMatches};
+use cli::{Cli, Command, ProfileAction, RunArgs};
+use std::ffi::{OsStr, OsString};
+use std::io::Write;
+use std::path::Path;
+
+/// The whole command line; returns the process's exit code.
+pub fn main(args: Vec<OsString>) -> i32 {
+    // isolate's command line: invoked as `isolate` (a symlink) or as `ward isolate ...`
+    let invoked_as = args.first().and_then(|a| Path::new(a).file_name()).map(|n| n.to_os_string());
+    if invoked_as.as_deref() == Some(OsStr::new("isolate")) {
+        return isolate::main(&args[1..]);
+    }
+    if args.get(1).is_some_and(|a| a == "isolate") {
+        return isolate::main(&args[2..]);
+    }
+    let matches = match Cli::command().try_get_matches_from(&args) {
+        Ok(m) => m,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    let cli = match Cli::from_arg_matches(&matches) {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return 2;
+        }
+    };
+    match cli.command {
+        Command::Check { json } => {
+            let report = check::run();
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report).unwrap_or_default());
+            } else {
+                print!("{}", report.to_text());
+            }
+            if report.ok { 0 } else { 1 }
+        }
+        Command::Cleanup => match crate::host::find_cgroup() {
+            Ok(sub) => {
+                let n = crate::launcher::cgroup::remove_stale(&sub);
+                println!("removed {n} stale cgroup leaves under {}", sub.dir.display());
+                0
+            }
+            Err(why) => {
+                println!("nothing to clean: no delegated cgroup ({why})");
+                0
+            }
+        },
+        Command::Profile { action } => match action {
+            ProfileAction::List => {
+                for (name, _) in crate::request::profile::BUILTIN {
+                    let d = crate::request::profile::load(name).ok().and_then(|p| p.description).unwrap_or_default();
+                    println!("{name:<8} {d}");
+                }
+                0
+            }
+            ProfileAction::Show { name } => match crate::request::profile::load(&name) {
+                Ok(p) => {
+                    print!("{}", crate::request::profile::to_toml(&p));
+                    0
+                }
+                Err(e) => {
+                    eprintln!("ward: {e}");
+                    EXIT_SANDBOX_FAILED
+                }
+            },
+        },
+        Command::Run(args) => match matches.subcommand_matches("run") {
+            Some(m) => run(&args, m),
+            None => EXIT_SANDBOX_FAILED,
+        },
+    }
+}
+
+fn run(args: &RunArgs, m: &clap::ArgMatches) -> i32 {
+    let verdict_fd = match args.verdict_fd.map(cli::verdict_file).transpose() {
+        Ok(f) => f,
+        Err(e) => {
+            eprintln!("ward: {e}");
+            return EXIT_SANDBOX_FAILED;
+        }
+    };
+    let verdict = match cli::request(args, m).and_then(|r| crate::run(&r)) {
+        Ok(v) => v,
+        Err(e) => Verdict::new(&Ending::NotStarted(e), None),
+    };
+    // XX: ward failed before the program started (exec failures included); say why
+    if verdict.status == crate::Status::XX {
+        eprintln!("ward: {}", verdict.message);
+    }
+    match write_verdict(args, &verdict, verdict_fd) {
+        Ok(()) => verdict.ward_exit_code,
+        Err(e) => {
+            eprintln!("ward: {e}");
+            EXIT_SANDBOX_FAILED
+        }
+    }
+}
+
+fn write_verdict(args: &RunArgs, v: &Verdict, fd: Option<std::fs::File>) -> Result<(), String> {
+    let json = v.to_json() + "\n";
+    if let Some(path) = &args.meta {
+        let cg = v.enforced.as_ref().is_some_and(|e| e.cgroup_leaf);
+        std::fs::write(path, crate::verdict::meta_cg(v, cg)).map_err(|e| format!("--meta {}: cannot write the meta file: {e}", path.display()))?;
+    }
+    if let Some(path) = &args.verdict {
+        std::fs::write(path, &json).map_err(|e| format!("--verdict {}: cannot write the verdict: {e}", path.display()))?;
+    } else if let (Some(mut f), Some(n)) = (fd, args.verdict_fd) {
+        f.write_all(json.as_bytes()).map_err(|e| format!("--verdict-fd {n}: cannot write the verdict: {e}"))?;
+    }
+    Ok(())
+}

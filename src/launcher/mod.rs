@@ -1,0 +1,144 @@
+//! The parent pipeline: everything the launcher does for one run, as one ordered list (`run`).
+//! Each mechanism's parent half is a module here; its child half has the same name under
+//! `child/`.
+//!
+//! The launcher stays single-threaded until clone (asserted), and supervises with a
+//! signalfd and poll, so no signal handler or thread exists while the child is forked.
+
+pub mod account;
+pub mod cgroup;
+pub mod dbus;
+pub mod net;
+pub mod plan;
+pub mod seccomp;
+pub mod stdio;
+pub mod supervise;
+pub mod userns;
+pub mod watch;
+
+use crate::child;
+use crate::error::{Error, Result};
+use crate::policy::Policy;
+use crate::policy::limits::CgroupNeed;
+use crate::sync::{Msg, send_msg};
+use crate::sys;
+use account::{Facts, Outcome};
+use cgroup::{Leaf, Obtained};
+use nix::errno::Errno;
+use nix::libc;
+use nix::sys::signal::{SigSet, SigmaskHow, Signal, kill, sigprocmask};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, OwnedFd};
+
+/// The namespaces every sandbox gets.
+pub const CLONE_FLAGS: libc::c_int =
+    libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP | libc::CLONE_NEWNET;
+
+pub fn assert_single_threaded() -> Result<()> {
+    match sys::thread_count() {
+        Some(1) => Ok(()),
+        Some(n) => Err(Error::invalid(format!("the launcher has {n} threads; it must fork from a single-threaded process"), "call ward's library before starting threads")),
+        None => Err(Error::host("cannot read /proc/self/stat to check that the launcher is single-threaded", "mount /proc")),
+    }
+}
+
+/// Blocks the signals the launcher supervises (before clone: init inherits the mask and
+/// reads them from its own signalfd); the old mask comes back when this is dropped.
+struct BlockedSignals(SigSet);
+
+impl BlockedSignals {
+    fn block(set: SigSet) -> Result<BlockedSignals> {
+        let mut old = SigSet::empty();
+        sigprocmask(SigmaskHow::SIG_BLOCK, Some(&set), Some(&mut old)).map_err(|e| Error::sys("sigprocmask(SIG_BLOCK)", e))?;
+        Ok(BlockedSignals(old))
+    }
+}
+
+impl Drop for BlockedSignals {
+    fn drop(&mut self) {
+        let _ = sigprocmask(SigmaskHow::SIG_SETMASK, Some(&self.0), None);
+    }
+}
+
+/// Run the policy's program in a new sandbox and wait for it: the parent's steps, in order.
+pub fn run(p: &Policy) -> Result<Outcome> {
+    assert_single_threaded()?;
+    sys::reap_remembered();
+    let filter = seccomp::prepare(p)?; // compiled or cached now: the child only loads bytes
+    let stdio = stdio::open(&p.stdio)?; // with the caller's rights
+    let (chan, child_chan) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;
+    let plan = plan::prepare(p, stdio, child_chan, filter.as_ref().map(|f| f.bpf.clone()))?;
+    let obtained = cgroup::obtain(&p.cgroup)?; // after validation; the only step that may talk to systemd
+    let signals = BlockedSignals::block(child::init::signals())?;
+    let (init, chan, leaf, cg_note) = spawn(p, &plan, obtained, chan)?; // init never returns from here
+    drop(plan); // the child has its end of the channel and the stdio files now
+    // Signals blocked before clone stay pending: a signalfd made now still reads them.
+    let sigfd = SignalFd::with_flags(&child::init::signals(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK);
+    let abort = |e: Error| {
+        let _ = kill(init, Signal::SIGKILL);
+        let _ = sys::wait4(init, false);
+        e
+    };
+    let sigfd = sigfd.map_err(|e| abort(Error::sys("signalfd", e)))?;
+    if userns::write_maps(init, &p.ids).map_err(abort)? {
+        send_msg(chan.as_fd(), &Msg::Go).map_err(|e| abort(Error::sys("send(Go)", e)))?;
+    }
+    let helper = net::start_for(p, init, chan.as_fd()).map_err(abort)?; // while init builds the root
+    let supervised = supervise::supervise(p, init, &chan, &sigfd, leaf.as_ref());
+    let (leaf_usage, cgroup) = cgroup::finish(leaf, &cg_note); // accounting, then cgroup.kill and rmdir
+    let helper_args = net::finish(helper); // the sandbox is gone: end the helper without waiting
+    drop(signals);
+    Ok(account::outcome(p, supervised?, Facts { filter: filter.as_ref(), helper_args, cgroup, leaf: leaf_usage }))
+}
+
+/// Step "spawn": clone init into its namespaces, born in the run's leaf when there is one
+/// (clone3 CLONE_INTO_CGROUP; plain clone on kernels without clone3, on ENOSYS only). In the
+/// child this runs `child::run` and never returns.
+fn spawn(p: &Policy, plan: &child::Plan, obtained: Obtained, chan: OwnedFd) -> Result<(Pid, OwnedFd, Option<Leaf>, String)> {
+    let (mut leaf, mut note) = match obtained {
+        Obtained::Leaf(l) => (Some(l), String::new()),
+        Obtained::None(why) => (None, why),
+    };
+    let cloned = match &leaf {
+        Some(l) => match sys::clone3_fork(CLONE_FLAGS, Some(l.fd())) {
+            Err(Errno::ENOSYS) => {
+                note = "the kernel has no clone3 (Linux 5.7+) to start the sandbox in its cgroup".into();
+                if let Some(l) = leaf.take() {
+                    l.remove();
+                }
+                if let CgroupNeed::Required(what) = p.cgroup.need {
+                    return Err(Error::host(format!("{what}: {note}"), "use a newer kernel"));
+                }
+                sys::clone_fork(CLONE_FLAGS)
+            }
+            other => other,
+        },
+        None => sys::clone_fork(CLONE_FLAGS),
+    };
+    match cloned {
+        Ok(None) => {
+            // The sandbox's init. Close the launcher's end so a dead launcher reads as EOF.
+            drop(chan);
+            child::run(plan)
+        }
+        Ok(Some(pid)) => Ok((pid, chan, leaf, note)),
+        Err(e @ (Errno::EPERM | Errno::ENOSPC | Errno::EUSERS | Errno::EINVAL | Errno::EACCES)) => Err(userns_error(e)),
+        Err(e) => Err(Error::sys(format!("clone(0x{CLONE_FLAGS:x})"), e)),
+    }
+}
+
+fn userns_error(errno: Errno) -> Error {
+    let blockers = crate::host::probe::userns_blockers();
+    let fix = if blockers.is_empty() {
+        "run 'ward check' to see what the host forbids".to_string()
+    } else {
+        blockers.iter().map(|(what, fix)| format!("{what}: {fix}")).collect::<Vec<_>>().join("; ")
+    };
+    Error::Host {
+        what: format!("cannot create the sandbox's namespaces: clone(CLONE_NEWUSER|CLONE_NEWNS|CLONE_NEWPID|...) => {}", crate::error::errno_name(errno)),
+        fix: format!("unprivileged user namespaces are not allowed on this host; {fix}"),
+    }
+}

@@ -1,0 +1,107 @@
+//! Parent half of the child's setup: turn the policy into the `child::Plan` (C strings, the
+//! tree as prepared mount operations, the stdio files, the filter's bytes), so the child
+//! between clone and exec only performs effects and allocates next to nothing.
+
+use crate::child::Plan;
+use crate::child::init::mount::{NEW, OLD, Op};
+use crate::error::{Error, Result};
+use crate::policy::Policy;
+use crate::policy::landlock::LandlockState;
+use crate::policy::tree::MountOp;
+use std::ffi::CString;
+use std::os::fd::OwnedFd;
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+
+fn c(b: &[u8]) -> Result<CString> {
+    CString::new(b).map_err(|_| Error::invalid("a string contains a NUL byte", "remove it"))
+}
+
+/// The plan for `p`: `stdio` are the program's files (see `stdio::open`), `chan` the child's
+/// end of the channel.
+pub fn prepare(p: &Policy, stdio: [Option<OwnedFd>; 3], chan: OwnedFd, seccomp_bpf: Option<Vec<u8>>) -> Result<Plan> {
+    Ok(Plan {
+        ops: ops(p)?,
+        hostname: c(p.hostname.as_bytes())?,
+        chdir: c(p.chdir.as_os_str().as_bytes())?,
+        candidates: p.exec_candidates.iter().map(|x| c(x.as_os_str().as_bytes())).collect::<Result<_>>()?,
+        argv: p.argv.iter().map(|a| c(a.as_bytes())).collect::<Result<_>>()?,
+        envp: p
+            .env
+            .iter()
+            .map(|(k, v)| {
+                let mut b = k.as_bytes().to_vec();
+                b.push(b'=');
+                b.extend_from_slice(v.as_bytes());
+                c(&b)
+            })
+            .collect::<Result<_>>()?,
+        rlimits: p.rlimits.clone(),
+        ids: p.ids.clone(),
+        uid_map: c(format!("{} {} 1\n", p.ids.inside_uid, p.ids.outside_uid).as_bytes())?,
+        gid_map: c(format!("{} {} 1\n", p.ids.inside_gid, p.ids.outside_gid).as_bytes())?,
+        new_session: p.new_session,
+        stdio,
+        chan,
+        seccomp_bpf,
+        wait_for_net: p.net.is_some(),
+        landlock: match &p.landlock {
+            LandlockState::On(l) => Some(l.clone()),
+            LandlockState::Off(_) => None,
+        },
+    })
+}
+
+fn cstr(prefix: &str, p: &Path) -> Result<CString> {
+    let mut v = prefix.as_bytes().to_vec();
+    if p != Path::new("/") || prefix.is_empty() {
+        v.extend_from_slice(p.as_os_str().as_bytes());
+    }
+    CString::new(v).map_err(|_| Error::invalid(format!("{}: the path contains a NUL byte", p.display()), ""))
+}
+
+/// The policy's tree as prepared operations.
+pub fn ops(policy: &Policy) -> Result<Vec<Op>> {
+        let mut ovl = 0;
+        policy
+            .tree
+            .iter()
+            .map(|m| {
+                Ok(match m {
+                    MountOp::Bind { src, dst, dir, access } => {
+                        Op::Bind { src: cstr(OLD, src)?, dst: cstr(NEW, dst)?, dir: *dir, access: *access }
+                    }
+                    MountOp::Tmpfs { dst, size, mode, noexec } => Op::Tmpfs {
+                        dst: cstr(NEW, dst)?,
+                        data: cstr("", Path::new(&format!("mode={mode:o},size={size}")))?,
+                        noexec: *noexec,
+                    },
+                    MountOp::Overlay { src, dst, size } => {
+                        ovl += 1;
+                        let base = format!("/overlay{ovl}");
+                        let lower = cstr(OLD, src)?;
+                        let lower = lower.to_str().map_err(|_| Error::invalid(format!("--overlay {}: the path is not UTF-8", src.display()), ""))?;
+                        Op::Overlay {
+                            base: CString::new(base.clone()).unwrap_or_default(),
+                            upper: CString::new(format!("{base}/upper")).unwrap_or_default(),
+                            work: CString::new(format!("{base}/work")).unwrap_or_default(),
+                            base_data: CString::new(format!("mode=755,size={size}")).unwrap_or_default(),
+                            dst: cstr(NEW, dst)?,
+                            data: CString::new(format!("lowerdir={lower},upperdir={base}/upper,workdir={base}/work,userxattr"))
+                                .unwrap_or_default(),
+                        }
+                    }
+                    MountOp::Symlink { target, dst } => Op::Symlink { target: cstr("", target)?, dst: cstr(NEW, dst)? },
+                    MountOp::Dir { dst } => Op::Dir { dst: cstr(NEW, dst)? },
+                    MountOp::File { dst, contents } => Op::File { dst: cstr(NEW, dst)?, contents: contents.clone() },
+                    MountOp::Proc { dst } => Op::Proc { dst: cstr(NEW, dst)? },
+                    MountOp::DevPts { dst } => Op::DevPts { dst: cstr(NEW, dst)? },
+                    MountOp::RemountRo { dst } => Op::RemountRo { dst: cstr(NEW, dst)? },
+                    MountOp::NoExec { dst } => Op::NoExec { dst: cstr(NEW, dst)? },
+                })
+            })
+            .collect()
+    }
+
+
+

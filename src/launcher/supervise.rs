@@ -1,0 +1,301 @@
+//! The launcher while the sandbox runs: one poll loop over the signalfd, the channel from the
+//! child, and the seccomp listener. It forwards SIGTERM/SIGINT/SIGHUP to init, answers
+//! denied calls, watches the limits (`watch`) and kills the sandbox for one, checks that the
+//! child's messages come in the order the child's lists send them, and reaps init.
+//!
+//! Single-threaded: no signal handler runs; signals are read from the signalfd.
+
+use super::cgroup::Leaf;
+use super::seccomp::Supervisor;
+use super::watch::Watch;
+use crate::error::Error;
+use crate::policy::Policy;
+use crate::policy::limits::Hit;
+use crate::sync::{ExitReport, Msg, Stage, recv_msg_fd};
+use crate::sys;
+use crate::verdict::Blocked;
+use nix::errno::Errno;
+use nix::libc;
+use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
+use nix::sys::signal::{Signal, kill};
+use nix::sys::signalfd::SignalFd;
+use nix::unistd::Pid;
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+
+/// init's own rusage (everything it reaped), from wait4.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct InitUsage {
+    pub utime_us: u64,
+    pub stime_us: u64,
+    pub maxrss_kib: u64,
+    pub nvcsw: u64,
+    pub nivcsw: u64,
+}
+
+/// What supervision saw.
+#[derive(Debug, Default)]
+pub struct Supervised {
+    /// init's report (the program ended).
+    pub report: Option<ExitReport>,
+    /// A step of the child failed before the program started, or the child broke the
+    /// protocol.
+    pub failed: Option<Error>,
+    pub init_status: libc::c_int,
+    pub init_usage: InitUsage,
+    pub blocked: Vec<Blocked>,
+    pub killed_for_syscall: bool,
+    pub hit: Option<Hit>,
+    /// Wall time since the program started (for a run init never reported).
+    pub wall_ns: u64,
+    /// CPU the program's process spent in ward's steps before execve.
+    pub pre_exec_us: u64,
+    pub max_sampled_cpu: f64,
+    pub max_sampled_rss: u64,
+    pub cgroup_baseline_us: f64,
+}
+
+/// The order the child's messages come in (`child::run`, `child::program`): init's steps may
+/// fail; then `Started` from init, while the program's process sends the seccomp `Listener`
+/// (when there is a filter), then `PreExec`, or fails at a step; last, init's `Exited`. The
+/// program's process is forked before `Started` is sent, so its messages may come first.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Sequence {
+    started: bool,
+    listener: bool,
+    pre_exec: bool,
+    failed: bool,
+    exited: bool,
+}
+
+impl Sequence {
+    /// Accept `m` or say why it is out of order. `seccomp`: the program loads a filter.
+    pub fn accept(&mut self, m: &Msg, seccomp: bool) -> Result<(), &'static str> {
+        if self.exited {
+            return Err("a message after init's report");
+        }
+        match m {
+            Msg::Go | Msg::NetReady => Err("a message only the launcher sends"),
+            Msg::Failed { stage, .. } => {
+                let in_init = matches!(stage, Stage::UserNs | Stage::Mount | Stage::Net | Stage::Hostname | Stage::Keyring | Stage::Init);
+                if self.failed {
+                    Err("a second failure")
+                } else if in_init && self.started && *stage != Stage::Init {
+                    Err("an init step failing after the program started")
+                } else if *stage == Stage::Exec && !self.pre_exec {
+                    Err("exec failing before the program's last steps")
+                } else {
+                    self.failed = true;
+                    Ok(())
+                }
+            }
+            Msg::Started if self.started => Err("a second Started"),
+            Msg::Started => {
+                self.started = true;
+                Ok(())
+            }
+            Msg::Listener if !seccomp || self.listener || self.pre_exec => Err("an unexpected seccomp listener"),
+            Msg::Listener => {
+                self.listener = true;
+                Ok(())
+            }
+            Msg::PreExec(_) if self.pre_exec || (seccomp && !self.listener) || self.failed => Err("PreExec out of order"),
+            Msg::PreExec(_) => {
+                self.pre_exec = true;
+                Ok(())
+            }
+            Msg::Exited(_) if !self.started => Err("a report before the program started"),
+            Msg::Exited(_) => {
+                self.exited = true;
+                Ok(())
+            }
+        }
+    }
+}
+
+fn child_error(stage: Stage, errno: i32, what: &str) -> Error {
+    let errno = Errno::from_raw(errno);
+    let fix = match (stage, errno) {
+        (Stage::Exec, Errno::ENOENT | Errno::ENOTDIR) => {
+            "the program is not inside the sandbox: give its full path, bind its directory with --ro-bind, or run from its directory".into()
+        }
+        (Stage::Exec, Errno::EACCES) => "the file is not executable inside the sandbox (mode, or a noexec mount)".into(),
+        (Stage::Exec, Errno::ENOEXEC) => "the file is not a program this kernel can run (missing #! line?)".into(),
+        (Stage::Mount | Stage::UserNs | Stage::Net | Stage::Hostname, Errno::EPERM | Errno::EACCES) => {
+            "the host may restrict unprivileged user namespaces (e.g. AppArmor on Ubuntu 23.10+); run 'ward check'".into()
+        }
+        _ => String::new(),
+    };
+    Error::Child { stage, errno, what: what.to_string(), fix }
+}
+
+/// Supervise the sandbox whose init is `init` until init is reaped.
+pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: Option<&Leaf>) -> Result<Supervised, Error> {
+    let mut out = Supervised::default();
+    let mut seq = Sequence::default();
+    let mut sock_open = true;
+    let mut listener: Option<OwnedFd> = None;
+    let mut supervisor = Supervisor::default();
+    let mut watch = Watch::new(p.limits);
+    if leaf.is_some() {
+        watch.use_cgroup();
+    }
+    let mut started_at: Option<std::time::Instant> = None;
+    let kill_sandbox = || {
+        if let Some(l) = leaf {
+            l.kill();
+        }
+        let _ = kill(init, Signal::SIGKILL);
+    };
+    // One message from the child, in order, or the sandbox goes.
+    let mut take = |m: Msg, fd: Option<OwnedFd>, out: &mut Supervised, watch: &mut Watch, listener: &mut Option<OwnedFd>| {
+        if let Err(why) = seq.accept(&m, p.seccomp.is_some()) {
+            kill_sandbox();
+            out.failed.get_or_insert_with(|| Error::host(format!("the sandbox broke the launcher's protocol: {why}"), "report this as a bug"));
+            return;
+        }
+        match m {
+            Msg::Listener => *listener = fd,
+            Msg::PreExec(ns) => {
+                out.pre_exec_us = ns / 1000;
+                watch.set_pre_exec(ns as f64 / 1e9);
+            }
+            Msg::Started => {
+                watch.start(leaf);
+                started_at.get_or_insert_with(std::time::Instant::now);
+            }
+            Msg::Exited(r) => out.report = Some(r),
+            Msg::Failed { stage, errno, what } => {
+                out.failed.get_or_insert_with(|| child_error(stage, errno, what.as_str()));
+            }
+            Msg::Go | Msg::NetReady => {}
+        }
+    };
+    let (status, ru) = loop {
+        let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
+        let sock_at = sock_open.then(|| {
+            fds.push(PollFd::new(chan.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let listener_at = listener.as_ref().map(|l| {
+            fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
+            fds.len() - 1
+        });
+        let timeout = match watch.timeout() {
+            Some(d) => PollTimeout::try_from(d).unwrap_or(PollTimeout::MAX),
+            None => PollTimeout::NONE,
+        };
+        let n = match poll(&mut fds, timeout) {
+            Ok(n) => n,
+            Err(Errno::EINTR) => 1,
+            Err(e) => {
+                kill_sandbox();
+                let _ = sys::wait4(init, false);
+                return Err(Error::sys("poll", e));
+            }
+        };
+        if n == 0 && watch.hit.is_none() && watch.check(init, leaf).is_some() {
+            // A limit is reached: the whole sandbox goes (init's death kills the namespace).
+            kill_sandbox();
+        }
+        let ready = |i: Option<usize>| i.and_then(|i| fds[i].revents()).unwrap_or(PollFlags::empty());
+        let (sock_ev, listener_ev) = (ready(sock_at), ready(listener_at));
+        drop(fds);
+        if !sock_ev.is_empty() {
+            match recv_msg_fd(chan.as_fd(), true) {
+                Ok(Some((m, fd))) => take(m, fd, &mut out, &mut watch, &mut listener),
+                Ok(None) => sock_open = false,
+                Err(Errno::EAGAIN) => {}
+                Err(_) => sock_open = false,
+            }
+        }
+        if listener_ev.contains(PollFlags::POLLIN) {
+            if let (Some(l), Some(sp)) = (&listener, &p.seccomp) {
+                if supervisor.handle(l.as_raw_fd(), sp) {
+                    kill_sandbox();
+                }
+            }
+        } else if listener_ev.intersects(PollFlags::POLLHUP | PollFlags::POLLERR | PollFlags::POLLNVAL) {
+            listener = None; // every process with the filter is gone
+        }
+        let mut reaped = None;
+        while let Ok(Some(si)) = sigfd.read_signal() {
+            match Signal::try_from(si.ssi_signo as i32) {
+                Ok(Signal::SIGCHLD) => {
+                    if let Ok(Some(st)) = sys::wait4(init, true) {
+                        reaped = Some(st);
+                    }
+                }
+                Ok(sig) => {
+                    let _ = kill(init, sig);
+                }
+                Err(_) => {}
+            }
+        }
+        if let Some(st) = reaped {
+            break st;
+        }
+    };
+    // Init has exited; everything it sent is already queued.
+    while let Ok(Some((m, fd))) = recv_msg_fd(chan.as_fd(), true) {
+        take(m, fd, &mut out, &mut watch, &mut listener);
+    }
+    let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
+    out.init_status = status;
+    out.init_usage = InitUsage { utime_us: us(ru.ru_utime), stime_us: us(ru.ru_stime), maxrss_kib: ru.ru_maxrss as u64, nvcsw: ru.ru_nvcsw as u64, nivcsw: ru.ru_nivcsw as u64 };
+    out.blocked = std::mem::take(&mut supervisor.blocked);
+    out.killed_for_syscall = supervisor.killed;
+    out.hit = watch.hit;
+    out.wall_ns = started_at.map(|t| t.elapsed().as_nanos() as u64).unwrap_or(0);
+    out.max_sampled_cpu = watch.max_sampled_cpu;
+    out.max_sampled_rss = watch.max_sampled_rss;
+    out.cgroup_baseline_us = watch.cgroup_baseline_us();
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::sync::Note;
+
+    fn failed(stage: Stage) -> Msg {
+        Msg::Failed { stage, errno: 2, what: Note::new() }
+    }
+
+    #[test]
+    fn the_childs_order_is_accepted() {
+        // the program's messages may come before init's Started
+        for order in [
+            vec![Msg::Listener, Msg::Started, Msg::PreExec(1), Msg::Exited(ExitReport::default())],
+            vec![Msg::Started, Msg::Listener, Msg::PreExec(1), failed(Stage::Exec), Msg::Exited(ExitReport::default())],
+            vec![failed(Stage::Mount)],
+            vec![Msg::Started, failed(Stage::Landlock), Msg::Exited(ExitReport::default())],
+        ] {
+            let mut s = Sequence::default();
+            for m in &order {
+                assert_eq!(s.accept(m, true), Ok(()), "{order:?}");
+            }
+        }
+        let mut s = Sequence::default();
+        assert_eq!(s.accept(&Msg::Started, false), Ok(()));
+        assert_eq!(s.accept(&Msg::PreExec(1), false), Ok(()));
+    }
+
+    #[test]
+    fn anything_else_is_refused() {
+        let bad: Vec<(Vec<Msg>, bool)> = vec![
+            (vec![Msg::Go], true),
+            (vec![Msg::Started, Msg::Started], true),
+            (vec![Msg::Started, Msg::PreExec(1)], true), // the filter was never loaded
+            (vec![Msg::Listener], false),
+            (vec![Msg::Exited(ExitReport::default())], true),
+            (vec![Msg::Started, Msg::Listener, Msg::PreExec(1), Msg::Exited(ExitReport::default()), Msg::Started], true),
+            (vec![Msg::Started, failed(Stage::Mount)], true),
+            (vec![failed(Stage::Exec)], true),
+        ];
+        for (order, seccomp) in bad {
+            let mut s = Sequence::default();
+            let results: Vec<_> = order.iter().map(|m| s.accept(m, seccomp)).collect();
+            assert!(results.last().is_some_and(|r| r.is_err()), "{order:?}: {results:?}");
+        }
+    }
+}
