@@ -28,7 +28,7 @@ check "isolate init, run, cleanup" sh -c "B=\$($W isolate -b 3 --init) && echo '
 D() { systemd-run --user --scope -q -p Delegate=yes "$@"; }
 field() { python3 -c "import json,sys; v=json.load(open('/tmp/v.json')); print(eval(sys.argv[1]))" "$1"; }
 cg_leaf() { D $W run --verdict /tmp/v.json -- true && test "$(field 'v["enforced"]["cgroup"].startswith("leaf /sys/fs/cgroup/user.slice/")')" = True; }
-cg_mle() { D $W run --verdict /tmp/v.json --mem 50M -- python3 -c 'x=bytearray(200<<20)'; test "$(field '(v["status"], v["max_rss_kib"])')" = "('MLE', 51200)"; }
+cg_mle() { D $W run --verdict /tmp/v.json --mem 50M -- python3 -c 'x=bytearray(200<<20)'; test "$(field '(v["status"], v["max_rss_kib"], v["enforced"]["limits"]["enforced_by"].startswith("the kernel, in the run'"'"'s cgroup leaf"))')" = "('MLE', 51200, True)"; }
 cg_forkbomb() { D $W run --verdict /tmp/v.json --procs 16 --wall-time 20 -- sh -c 'b() { b & b; }; b 2>/dev/null; true'; test "$(field 'v["status"] in ("OK", "RE", "SG")')" = True; }
 cg_tle() { D $W run --verdict /tmp/v.json --time 1 -- sh -c 'for i in 1 2 3 4; do (while :; do :; done) & done; wait'; test "$(field 'v["status"] == "TLE" and 1000 <= v["cpu_time_ms"] < 1300')" = True; }
 cg_wle() { D $W run --verdict /tmp/v.json --wall-time 1 -- sleep 30; test "$(field 'v["status"]')" = WLE; }
@@ -66,7 +66,7 @@ cg_require() { env -u DBUS_SESSION_BUS_ADDRESS $W run --require-cgroup -- true 2
 cg_dbus() { $W run --verdict /tmp/v.json --mem 50M -- python3 -c 'x=bytearray(200<<20)'; test "$(field '(v["status"], "StartTransientUnit" in v["enforced"]["cgroup"])')" = "('MLE', True)"; }
 cg_dbus_isolate() { B=$($W isolate --cg -b 5 --init) && $W isolate --cg -b 5 -M $B/m --cg-mem=51200 -p4 --run -- /bin/true && grep -q '^cg-mem:' $B/m && $W isolate --cg -b 5 --cleanup; }
 check "cgroup: a run gets its own leaf in the delegated scope" cg_leaf
-check "cgroup: a memory hog is MLE with memory.peak at the limit" cg_mle
+check "cgroup: a memory hog is MLE with memory.peak at the limit, enforced by the leaf" cg_mle
 check "cgroup: pids.max stops a fork bomb" cg_forkbomb
 check "cgroup: 4 burners hit --time 1 on total CPU" cg_tle
 check "cgroup: a sleeper is WLE" cg_wle
