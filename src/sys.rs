@@ -177,8 +177,13 @@ pub fn single_threaded() -> nix::Result<()> {
 }
 
 /// Number of threads of this process, from /proc/self/stat field 20 (or None if unreadable).
+/// One open and one read into a stack buffer: no allocation (it runs in the child too).
 pub fn thread_count() -> Option<u64> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    use nix::fcntl::{OFlag, open};
+    let fd = open(c"/proc/self/stat", OFlag::O_RDONLY | OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).ok()?;
+    let mut buf = [0u8; 1024];
+    let n = nix::unistd::read(&fd, &mut buf).ok()?;
+    let stat = std::str::from_utf8(&buf[..n]).ok()?;
     let after = stat.rsplit_once(')')?.1;
     after.split_whitespace().nth(17)?.parse().ok()
 }

@@ -2,7 +2,7 @@
 //! Each mechanism's parent half is a module here; its child half has the same name under
 //! `child/`.
 //!
-//! The launcher stays single-threaded until clone (asserted), and supervises with a
+//! The launcher stays single-threaded until clone (clone refuses otherwise), and supervises with a
 //! signalfd and poll, so no signal handler or thread exists while the child is forked.
 
 pub mod account;
@@ -36,13 +36,6 @@ use std::os::fd::{AsFd, OwnedFd};
 pub const CLONE_FLAGS: libc::c_int =
     libc::CLONE_NEWUSER | libc::CLONE_NEWNS | libc::CLONE_NEWPID | libc::CLONE_NEWIPC | libc::CLONE_NEWUTS | libc::CLONE_NEWCGROUP | libc::CLONE_NEWNET;
 
-pub fn assert_single_threaded() -> Result<()> {
-    match sys::thread_count() {
-        Some(1) => Ok(()),
-        Some(n) => Err(Error::invalid(format!("the launcher has {n} threads; it must fork from a single-threaded process"), "call ward's library before starting threads")),
-        None => Err(Error::host("cannot read /proc/self/stat to check that the launcher is single-threaded", "mount /proc")),
-    }
-}
 
 /// Blocks the signals the launcher supervises (before clone: init inherits the mask and
 /// reads them from its own signalfd); the old mask comes back when this is dropped.
@@ -64,7 +57,10 @@ impl Drop for BlockedSignals {
 
 /// Run the policy's program in a new sandbox and wait for it: the parent's steps, in order.
 pub fn run(p: &Policy) -> Result<Outcome> {
-    assert_single_threaded()?;
+    // before anything is opened or created: clone would refuse a multi-threaded launcher
+    if sys::single_threaded().is_err() {
+        return Err(threads_error());
+    }
     sys::reap_remembered();
     let filter = seccomp::prepare(p)?; // compiled or cached now: the child only loads bytes
     let stdio = stdio::open(&p.stdio)?; // with the caller's rights
@@ -125,9 +121,18 @@ fn spawn(p: &Policy, plan: &child::Plan, obtained: Obtained, chan: OwnedFd) -> R
             child::run(plan)
         }
         Ok(Some(pid)) => Ok((pid, chan, leaf, note)),
+        // clone_fork and clone3_fork check that the launcher is single-threaded
+        Err(Errno::EDEADLK) => Err(threads_error()),
         Err(e @ (Errno::EPERM | Errno::ENOSPC | Errno::EUSERS | Errno::EINVAL | Errno::EACCES)) => Err(userns_error(e)),
         Err(e) => Err(Error::sys(format!("clone(0x{CLONE_FLAGS:x})"), e)),
     }
+}
+
+fn threads_error() -> Error {
+    Error::invalid(
+        format!("the launcher has {} threads; it must fork from a single-threaded process", sys::thread_count().map_or("several".into(), |n| n.to_string())),
+        "call ward's library before starting threads",
+    )
 }
 
 fn userns_error(errno: Errno) -> Error {
