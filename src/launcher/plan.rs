@@ -13,6 +13,12 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
+/// Below /proc, out of sight (runc's and Docker's masked paths): kernel memory, other
+/// processes' timing and keys, hardware.
+pub const PROC_HIDDEN: [&str; 10] = ["kcore", "keys", "timer_list", "timer_stats", "sched_debug", "latency_stats", "acpi", "asound", "scsi", "interrupts"];
+/// Below /proc, read-only (runc's and Docker's): host-global knobs.
+pub const PROC_READ_ONLY: [&str; 5] = ["sys", "sysrq-trigger", "irq", "bus", "fs"];
+
 fn c(b: &[u8]) -> Result<CString> {
     CString::new(b).map_err(|_| Error::invalid("a string contains a NUL byte", "remove it"))
 }
@@ -94,7 +100,11 @@ pub fn ops(policy: &Policy) -> Result<Vec<Op>> {
                     MountOp::Symlink { target, dst } => Op::Symlink { target: cstr("", target)?, dst: cstr(NEW, dst)? },
                     MountOp::Dir { dst } => Op::Dir { dst: cstr(NEW, dst)? },
                     MountOp::File { dst, contents } => Op::File { dst: cstr(NEW, dst)?, contents: contents.clone() },
-                    MountOp::Proc { dst } => Op::Proc { dst: cstr(NEW, dst)? },
+                    MountOp::Proc { dst } => Op::Proc {
+                        dst: cstr(NEW, dst)?,
+                        hide: PROC_HIDDEN.iter().map(|p| cstr(NEW, &dst.join(p))).collect::<Result<_>>()?,
+                        read_only: PROC_READ_ONLY.iter().map(|p| cstr(NEW, &dst.join(p))).collect::<Result<_>>()?,
+                    },
                     MountOp::DevPts { dst } => Op::DevPts { dst: cstr(NEW, dst)? },
                     MountOp::RemountRo { dst } => Op::RemountRo { dst: cstr(NEW, dst)? },
                     MountOp::NoExec { dst } => Op::NoExec { dst: cstr(NEW, dst)? },

@@ -73,3 +73,26 @@ fn home_directory_is_not_bound_automatically() {
 fn lib_dirs() -> String {
     ["lib", "lib32", "lib64", "libx32"].iter().filter(|d| std::path::Path::new("/").join(d).exists()).copied().collect::<Vec<_>>().join("\n")
 }
+
+#[test]
+fn host_global_proc_files_are_read_only_or_hidden() {
+    let s = Scratch::new();
+    // each of these the host's kernel has must be a read-only mount inside
+    let ro: Vec<&str> = ["/proc/sys", "/proc/sysrq-trigger", "/proc/irq", "/proc/bus"].into_iter().filter(|p| std::path::Path::new(p).exists()).collect();
+    // and each of these must read as nothing (a /dev/null or an empty directory)
+    let hidden: Vec<&str> = ["/proc/kcore", "/proc/keys", "/proc/timer_list", "/proc/sched_debug", "/proc/acpi", "/proc/scsi"].into_iter().filter(|p| std::path::Path::new(p).exists()).collect();
+    assert!(ro.contains(&"/proc/sys"));
+    let script = format!(
+        "for p in {}; do awk -v p=$p '$5==p {{split($6,o,\",\"); print p, o[1]}}' /proc/self/mountinfo; done; \
+         for p in {}; do if [ -d $p ]; then echo $p $(ls -A $p | wc -l); else echo $p $(cat $p | wc -c); fi; done; \
+         (echo x > /proc/sys/kernel/hostname) 2>&1 | grep -c 'Read-only file system'",
+        ro.join(" "),
+        hidden.join(" ")
+    );
+    let r = sh(&s, &script);
+    let mut want: String = ro.iter().map(|p| format!("{p} ro\n")).collect();
+    want.extend(hidden.iter().map(|p| format!("{p} 0\n")));
+    want.push_str("1\n");
+    assert_eq!(r.stdout(), want, "{}", r.stderr());
+    assert_eq!(r.status(), "OK");
+}

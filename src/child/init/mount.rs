@@ -31,7 +31,8 @@ pub enum Op {
     Symlink { target: CString, dst: CString },
     Dir { dst: CString },
     File { dst: CString, contents: Vec<u8> },
-    Proc { dst: CString },
+    /// A fresh procfs at `dst`, then `hide` (masked) and `read_only` paths below it.
+    Proc { dst: CString, hide: Vec<CString>, read_only: Vec<CString> },
     DevPts { dst: CString },
     RemountRo { dst: CString },
     NoExec { dst: CString },
@@ -218,10 +219,35 @@ fn apply(op: &Op) -> Result<(), Fail> {
             }
             Ok(())
         }
-        Op::Proc { dst } => {
+        Op::Proc { dst, hide, read_only } => {
             mkdir_p(dst)?;
             mount(Some("proc"), dst.as_c_str(), Some("proc"), nosuid_nodev | MsFlags::MS_NOEXEC, None::<&str>)
-                .map_err(|e| fail(e, format_args!("mount(proc -> {})", shown(dst))))
+                .map_err(|e| fail(e, format_args!("mount(proc -> {})", shown(dst))))?;
+            // As runc and Docker do: host-global knobs read-only, kernel memory and other
+            // hosts' secrets out of sight. A path this kernel does not have is skipped.
+            for p in read_only {
+                if matches!(nix::sys::stat::stat(p.as_c_str()), Err(Errno::ENOENT)) {
+                    continue;
+                }
+                mount(Some(p.as_c_str()), p.as_c_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                    .map_err(|e| fail(e, format_args!("mount({} -> itself, bind)", shown(p))))?;
+                set_attrs(p, sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC, true, "ro")?;
+            }
+            for p in hide {
+                let st = match nix::sys::stat::stat(p.as_c_str()) {
+                    Err(Errno::ENOENT) => continue,
+                    Err(e) => return Err(fail(e, format_args!("stat({})", shown(p)))),
+                    Ok(st) => st,
+                };
+                if st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR {
+                    mount(Some("tmpfs"), p.as_c_str(), Some("tmpfs"), nosuid_nodev | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY, Some("size=0,mode=0555"))
+                        .map_err(|e| fail(e, format_args!("mount(empty tmpfs -> {})", shown(p))))?;
+                } else {
+                    mount(Some(c"/oldroot/dev/null"), p.as_c_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                        .map_err(|e| fail(e, format_args!("mount(/dev/null -> {}, bind)", shown(p))))?;
+                }
+            }
+            Ok(())
         }
         Op::DevPts { dst } => {
             mkdir_p(dst)?;
