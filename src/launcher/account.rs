@@ -28,22 +28,13 @@ pub struct Outcome {
     pub limit_hit: Option<Hit>,
 }
 
-/// What the leaf counted for the run (from `launcher::cgroup::Leaf::usage`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct LeafUsage {
-    pub usage_usec: u64,
-    pub system_usec: u64,
-    pub peak: Option<u64>,
-    pub oom_kills: u64,
-}
-
 /// What the launcher knows beside supervision: the filter it loaded, the helper's
 /// arguments, where the cgroup leaf was (or why there was none).
 pub struct Facts<'a> {
     pub filter: Option<&'a super::seccomp::Filter>,
     pub helper_args: Vec<String>,
     pub cgroup: String,
-    pub leaf: Option<LeafUsage>,
+    pub leaf: Option<super::cgroup::Usage>,
 }
 
 /// The run's outcome.
@@ -260,7 +251,7 @@ mod tests {
     #[test]
     fn the_leaf_gives_peak_memory_and_oom_is_mle() {
         let p = policy(&["true"], |r| r.limits.mem = Some(crate::request::Size(64 << 20)));
-        let leaf = LeafUsage { peak: Some(64 << 20), oom_kills: 1, ..Default::default() };
+        let leaf = super::super::cgroup::Usage { peak: Some(64 << 20), oom_kills: 1, ..Default::default() };
         let s = Supervised { report: Some(ExitReport { wait_status: 9, maxrss_kib: 10, ..Default::default() }), ..supervised() };
         let o = outcome(&p, s, Facts { filter: None, helper_args: vec![], cgroup: "leaf x".into(), leaf: Some(leaf) });
         assert_eq!(o.limit_hit, Some(Hit::Memory));

@@ -56,7 +56,7 @@ pub fn obtain(plan: &CgroupPlan) -> Result<Obtained> {
 
 /// After the run: what the leaf counted and the verdict's cgroup line; then the leaf goes
 /// (one cgroup.kill ends anything left, and the directory is removed).
-pub fn finish(leaf: Option<Leaf>, note: &str) -> (Option<super::account::LeafUsage>, String) {
+pub fn finish(leaf: Option<Leaf>, note: &str) -> (Option<Usage>, String) {
     let Some(l) = leaf else { return (None, format!("unavailable ({note}); cpu time and peak memory come from rusage")) };
     let u = l.usage();
     let line = format!(
@@ -68,7 +68,7 @@ pub fn finish(leaf: Option<Leaf>, note: &str) -> (Option<super::account::LeafUsa
     );
     l.kill();
     l.remove();
-    (Some(super::account::LeafUsage { usage_usec: u.usage_usec, system_usec: u.system_usec, peak: u.peak, oom_kills: u.oom_kills }), line)
+    (Some(u), line)
 }
 
 fn from_systemd(why: &NoCgroup) -> std::result::Result<Subtree, String> {

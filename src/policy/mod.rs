@@ -89,7 +89,7 @@ impl Policy {
         if let Some(n) = &net {
             tree.push(MountOp::File { dst: PathBuf::from("/etc/resolv.conf"), contents: format!("nameserver {}\n", n.dns).into_bytes() });
         }
-        let workdir = tree::resolve_workdir(&r.tree.workdir.clone().unwrap_or_default(), r.tree.workdir_mode.unwrap_or_default(), host, fs)?;
+        let workdir = tree::resolve_workdir(r.tree.workdir.as_ref().unwrap_or(&crate::request::Workdir::Auto), r.tree.workdir_mode.unwrap_or_default(), host, fs)?;
         if let Some((dir, mode)) = &workdir {
             tree.push(match mode {
                 WorkdirMode::ReadWrite => MountOp::Bind { src: dir.clone(), dst: dir.clone(), dir: true, access: Access::ReadWrite },
