@@ -3,7 +3,8 @@
 //! loopback ioctl, landlock_create_ruleset, _exit, SCM_RIGHTS). Each wrapper is safe to call
 //! because it checks, or does not need, what the raw call requires; the invariants are stated
 //! at each block. A function whose soundness would depend on its caller is an `unsafe fn`
-//! with a `# Safety` section (there is none outside this module's own use).
+//! with a `# Safety` section (there is none outside this module's own use); a forked helper
+//! body is a plain fn handed to `fork_keeping`, which lives with its mechanism.
 
 use nix::errno::Errno;
 use nix::libc::{self, c_int, c_long};
@@ -301,54 +302,46 @@ pub fn pidfd_open(pid: Pid) -> nix::Result<std::os::fd::OwnedFd> {
     Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
 }
 
-/// Fork a guard: a process that blocks until `wait_fd` (a pipe's read end, whose write end
-/// only the launcher holds) reports EOF, then SIGKILLs the process behind `pidfd`, removes
-/// `dir` if given, and exits. It holds no other descriptor.
-pub fn fork_guard(
-    wait_fd: std::os::fd::BorrowedFd<'_>,
-    pidfd: std::os::fd::BorrowedFd<'_>,
-    dir: Option<std::path::PathBuf>,
+/// Fork a process that holds only `keep` (as fds 3 and 4; /dev/null as 0, 1 and 2; every
+/// other descriptor closed), in its own session with default signal handling, and runs
+/// `body` there. `body` is a plain function (it captures nothing of the parent's objects,
+/// whose fds are gone in the child) and must end the process. Returns the child's pid.
+pub fn fork_keeping(
+    keep: [std::os::fd::BorrowedFd<'_>; 2],
+    arg: Option<std::path::PathBuf>,
+    body: fn([std::os::fd::BorrowedFd<'static>; 2], Option<std::path::PathBuf>) -> !,
 ) -> nix::Result<Pid> {
     use std::os::fd::AsRawFd;
-    let (w, p) = (wait_fd.as_raw_fd(), pidfd.as_raw_fd());
-    match clone_fork(0)? {
-        Some(pid) => Ok(pid),
-        None => {
-            reset_signals();
-            let _ = nix::unistd::setsid();
-            // Keep only the two descriptors this process needs, as 3 and 4 (moved up first so
-            // that neither overwrites the other), and /dev/null as 0, 1, 2.
-            // SAFETY: plain fd syscalls; no Rust object in this forked process uses any other
-            // fd afterwards, and the rest are closed below.
-            unsafe {
-                let hi_w = libc::fcntl(w, libc::F_DUPFD, 100);
-                let hi_p = libc::fcntl(p, libc::F_DUPFD, 101);
-                libc::dup2(hi_w, 3);
-                libc::dup2(hi_p, 4);
-                libc::dup2(libc::open(c"/dev/null".as_ptr(), libc::O_RDWR), 0);
-                libc::dup2(0, 1);
-                libc::dup2(0, 2);
-            }
-            // SAFETY: this forked guard uses only fds 0..=4 from here on and ends in exit_now.
-            let _ = unsafe { close_range_now(5) };
-            let mut b = [0u8; 16];
-            loop {
-                // SAFETY: reading into a local buffer from fd 3.
-                let n = unsafe { libc::read(3, b.as_mut_ptr().cast(), b.len()) };
-                if n == 0 || (n < 0 && Errno::last() != Errno::EINTR) {
-                    break;
-                }
-            }
-            // SAFETY: pidfd_send_signal with a valid pidfd and no siginfo.
-            unsafe {
-                libc::syscall(libc::SYS_pidfd_send_signal, 4, libc::SIGKILL, std::ptr::null::<libc::siginfo_t>(), 0);
-            }
-            if let Some(d) = dir {
-                let _ = std::fs::remove_dir_all(d);
-            }
-            exit_now(0)
-        }
+    let (a, b) = (keep[0].as_raw_fd(), keep[1].as_raw_fd());
+    if let Some(pid) = clone_fork(0)? {
+        return Ok(pid);
     }
+    reset_signals();
+    let _ = nix::unistd::setsid();
+    // SAFETY: plain fd syscalls on integers in the forked child; the two kept fds are moved
+    // up first so that neither overwrites the other. The only code that runs afterwards is
+    // `body`, which receives nothing but the two kept fds and `arg` (no fd inside).
+    let kept = unsafe {
+        let hi_a = libc::fcntl(a, libc::F_DUPFD, 100);
+        let hi_b = libc::fcntl(b, libc::F_DUPFD, 101);
+        libc::dup2(hi_a, 3);
+        libc::dup2(hi_b, 4);
+        libc::dup2(libc::open(c"/dev/null".as_ptr(), libc::O_RDWR), 0);
+        libc::dup2(0, 1);
+        libc::dup2(0, 2);
+        let _ = close_range_now(5);
+        // 3 and 4 are open now and stay open until the process exits.
+        [std::os::fd::BorrowedFd::borrow_raw(3), std::os::fd::BorrowedFd::borrow_raw(4)]
+    };
+    body(kept, arg)
+}
+
+/// `pidfd_send_signal(pidfd, SIGKILL)`.
+pub fn pidfd_kill(pidfd: std::os::fd::BorrowedFd<'_>) -> nix::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: integer arguments and a NULL siginfo.
+    let ret = unsafe { libc::syscall(libc::SYS_pidfd_send_signal, pidfd.as_raw_fd(), libc::SIGKILL, std::ptr::null::<libc::siginfo_t>(), 0) };
+    Errno::result(ret).map(drop)
 }
 
 thread_local! {

@@ -123,7 +123,7 @@ pub fn start(p: &NetPolicy, pid: Pid) -> Result<Helper> {
     let child = spawned.map_err(|e| Error::host(format!("--net {name}: cannot start {}: {e}", p.helper.display()), install_fix(p.mode)))?;
     let pidfd = crate::sys::pidfd_open(Pid::from_raw(child.id() as i32)).map_err(|e| Error::sys("pidfd_open(helper)", e))?;
     // The guard waits on the read end; only the launcher holds the write end.
-    let guard = crate::sys::fork_guard(exit_r.as_fd(), pidfd.as_fd(), api_dir.as_ref().map(|d| d.path().to_path_buf()))
+    let guard = crate::sys::fork_keeping([exit_r.as_fd(), pidfd.as_fd()], api_dir.as_ref().map(|d| d.path().to_path_buf()), guard)
         .map_err(|e| Error::sys("fork(helper guard)", e))?;
     drop(exit_r);
     drop(pidfd);
@@ -215,6 +215,27 @@ pub fn finish(h: Option<Helper>) -> Vec<String> {
     let args = h.args.clone();
     h.finish();
     args
+}
+
+
+/// The helper's guard: blocks until `wait` (a pipe's read end, whose write end only the
+/// launcher holds) reports EOF, then SIGKILLs the helper behind `helper` (a pidfd), removes
+/// `dir` if given, and exits. It holds no other descriptor, so a launcher killed at any
+/// point still ends its helper.
+fn guard([wait, helper]: [std::os::fd::BorrowedFd<'static>; 2], dir: Option<std::path::PathBuf>) -> ! {
+    let mut b = [0u8; 16];
+    loop {
+        match nix::unistd::read(wait, &mut b) {
+            Ok(0) => break,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break,
+        }
+    }
+    let _ = crate::sys::pidfd_kill(helper);
+    if let Some(d) = dir {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    crate::sys::exit_now(0)
 }
 
 #[cfg(test)]
