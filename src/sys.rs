@@ -71,6 +71,51 @@ pub fn mount_setattr(path: &CStr, set: u64, clr: u64, recursive: bool) -> nix::R
     Errno::result(ret).map(drop)
 }
 
+/// `mount_setattr(fd, "", AT_EMPTY_PATH | AT_RECURSIVE, ...)` on the mount `fd` names (an
+/// attached mount or a detached tree from `open_tree_clone`): add `set` to every mount of it.
+pub fn mount_setattr_fd(fd: std::os::fd::BorrowedFd<'_>, set: u64) -> nix::Result<()> {
+    use std::os::fd::AsRawFd;
+    let attr = MountAttr { attr_set: set, attr_clr: 0, propagation: 0, userns_fd: 0 };
+    // SAFETY: an empty path with AT_EMPTY_PATH names `fd` itself; `attr` is a properly sized,
+    // initialized struct mount_attr the kernel only reads.
+    let ret = unsafe {
+        libc::syscall(
+            libc::SYS_mount_setattr,
+            fd.as_raw_fd(),
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | 0x8000, /* AT_RECURSIVE */
+            &attr as *const MountAttr,
+            std::mem::size_of::<MountAttr>(),
+        )
+    };
+    Errno::result(ret).map(drop)
+}
+
+/// `open_tree(fd, "", OPEN_TREE_CLONE | AT_RECURSIVE | AT_EMPTY_PATH)` (Linux 5.2+): a detached
+/// copy of the mount tree at `fd`, as a bind would make, not yet attached anywhere.
+pub fn open_tree_clone(fd: std::os::fd::BorrowedFd<'_>) -> nix::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd};
+    const OPEN_TREE_CLONE: u32 = 1;
+    let flags = OPEN_TREE_CLONE | libc::O_CLOEXEC as u32 | libc::AT_EMPTY_PATH as u32 | 0x8000 /* AT_RECURSIVE */;
+    // SAFETY: an empty NUL-terminated path and integer flags; on success the kernel returns
+    // a new fd that we own.
+    let ret = unsafe { libc::syscall(libc::SYS_open_tree, fd.as_raw_fd(), c"".as_ptr(), flags) };
+    let fd = Errno::result(ret)? as std::os::fd::RawFd;
+    // SAFETY: the fd was just created for us.
+    Ok(unsafe { std::os::fd::OwnedFd::from_raw_fd(fd) })
+}
+
+/// `move_mount(from, "", to, "", MOVE_MOUNT_F_EMPTY_PATH | MOVE_MOUNT_T_EMPTY_PATH)`: attach
+/// the mount `from` names onto the directory or file `to` names, with no path resolved.
+pub fn move_mount_fd(from: std::os::fd::BorrowedFd<'_>, to: std::os::fd::BorrowedFd<'_>) -> nix::Result<()> {
+    use std::os::fd::AsRawFd;
+    const F_EMPTY: u32 = 0x4;
+    const T_EMPTY: u32 = 0x40;
+    // SAFETY: two fds, two empty NUL-terminated paths and integer flags.
+    let ret = unsafe { libc::syscall(libc::SYS_move_mount, from.as_raw_fd(), c"".as_ptr(), to.as_raw_fd(), c"".as_ptr(), F_EMPTY | T_EMPTY) };
+    Errno::result(ret).map(drop)
+}
+
 /// Mark every fd >= `first` close-on-exec (`close_range(first, ~0, CLOSE_RANGE_CLOEXEC)`,
 /// kernel 5.11+), so they stay usable until execve succeeds and vanish with it.
 pub fn close_range_cloexec(first: u32) -> nix::Result<()> {

@@ -78,6 +78,11 @@ pub struct IdMapInfo {
     pub outside_uid: u32,
     pub outside_gid: u32,
     pub setgroups: &'static str,
+    /// The launcher ran as root: it wrote the maps, and no id inside is host 0.
+    pub caller_is_root: bool,
+    /// The maps as written (`inside outside count`, lines joined by ", ").
+    pub uid_map: String,
+    pub gid_map: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subuid_range: Option<(u32, u32)>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -48,7 +48,7 @@ pub struct Plan {
     pub envp: Vec<CString>,
     pub rlimits: Vec<(Limit, Option<u64>)>,
     pub ids: Ids,
-    /// `INSIDE OUTSIDE 1` lines for a single mapping (written by the child itself).
+    /// The maps, for the child to write itself (`MapWriter::Child`).
     pub uid_map: CString,
     pub gid_map: CString,
     pub new_session: bool,
@@ -78,6 +78,17 @@ fn step(plan: &Plan, stage: Stage, f: impl FnOnce() -> Result<(), Fail>) {
     }
 }
 
+/// Run one step that yields a value; on failure report it to the launcher and leave.
+fn value<T>(plan: &Plan, stage: Stage, f: impl FnOnce() -> Result<T, Fail>) -> T {
+    match f() {
+        Ok(v) => v,
+        Err(e) => {
+            report(plan, stage, &e);
+            sys::exit_now(EXIT_SETUP_FAILED)
+        }
+    }
+}
+
 pub fn report(plan: &Plan, stage: Stage, e: &Fail) {
     let _ = send_msg(plan.chan(), &Msg::Failed { stage, errno: e.errno as i32, what: e.what.clone() });
 }
@@ -85,7 +96,9 @@ pub fn report(plan: &Plan, stage: Stage, e: &Fail) {
 /// The sandbox's init, pid 1 of the new pid namespace. Never returns.
 pub fn run(plan: &Plan) -> ! {
     step(plan, Stage::UserNs, || init::userns::enter(plan)); // die with the launcher; id maps
-    step(plan, Stage::Mount, || init::mount::build_root(&plan.ops)); // needs the maps: mounting needs CAP_SYS_ADMIN in the userns
+    let sources = value(plan, Stage::Mount, || init::mount::open_sources(&plan.ops)); // no symbolic link followed; before a root caller's ids change
+    step(plan, Stage::UserNs, || init::userns::take_ids(plan)); // a root caller: drop root's groups, become the sandbox's ids
+    step(plan, Stage::Mount, || init::mount::build_root(&plan.ops, sources)); // needs the maps: mounting needs CAP_SYS_ADMIN in the userns
     step(plan, Stage::Net, || init::net::configure(plan)); // loopback up; with a helper, wait until it is ready
     step(plan, Stage::Hostname, || init::hostname::set_hostname(plan));
     step(plan, Stage::Keyring, init::hostname::keyring); // a new, empty session keyring

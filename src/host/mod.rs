@@ -16,6 +16,7 @@ use std::path::{Path, PathBuf};
 /// made up in tests).
 #[derive(Debug, Clone)]
 pub struct Host {
+    /// The effective ids: a set-user-ID or sudo-run launcher with euid 0 is a root caller.
     pub uid: u32,
     pub gid: u32,
     pub user_name: String,
@@ -163,8 +164,8 @@ impl Host {
     /// `want_subids`: read /etc/subuid and /etc/subgid (only --map-ranges needs them);
     /// `want_net`: look up the networking helpers and the host's gateway.
     pub fn gather(want_subids: bool, want_net: bool) -> std::io::Result<Host> {
-        let uid = Uid::current();
-        let gid = Gid::current();
+        let uid = Uid::effective();
+        let gid = Gid::effective();
         // /etc/passwd and /etc/group first: one read each, no NSS daemons to ask; NSS for
         // users that live elsewhere (LDAP, systemd-homed).
         let pw = std::fs::read_to_string("/etc/passwd").ok().and_then(|s| probe::passwd_entry(&s, uid.as_raw()));

@@ -6,7 +6,7 @@
 use super::supervise::Supervised;
 use crate::error::Error;
 use crate::policy::Policy;
-use crate::policy::ids::IdMap;
+use crate::policy::ids::{IdMap, MapWriter};
 use crate::policy::landlock::{FEATURES, LandlockState};
 use crate::policy::limits::{CgroupPlan, Hit};
 use crate::policy::net::MTU;
@@ -112,10 +112,13 @@ pub fn outcome(p: &Policy, s: Supervised, f: Facts<'_>) -> Outcome {
 /// What was in force: from the policy, the filter actually loaded, the helper actually
 /// started and the leaf actually used.
 pub fn enforced(p: &Policy, f: &Facts<'_>) -> Enforced {
-    let (mode, setgroups, subuid_range, subgid_range) = match &p.ids.map {
-        IdMap::Single => ("single", "deny", None, None),
-        IdMap::Ranges { uid_start, uid_count, gid_start, gid_count } => ("ranges", "allow", Some((*uid_start, *uid_count)), Some((*gid_start, *gid_count))),
+    let (mode, subuid_range, subgid_range) = match &p.ids.map {
+        IdMap::Single => ("single", None, None),
+        IdMap::Ranges { uid_start, uid_count, gid_start, gid_count } => ("ranges", Some((*uid_start, *uid_count)), Some((*gid_start, *gid_count))),
     };
+    // setgroups is denied when the child wrote its own map; otherwise allowed, and the
+    // supplementary groups were dropped before the program
+    let setgroups = if p.ids.writer == MapWriter::Child { "deny" } else { "allow (groups dropped)" };
     let landlock = match &p.landlock {
         LandlockState::On(l) => LandlockInfo::On {
             enabled: true,
@@ -185,6 +188,9 @@ pub fn enforced(p: &Policy, f: &Facts<'_>) -> Enforced {
             outside_uid: p.ids.outside_uid,
             outside_gid: p.ids.outside_gid,
             setgroups,
+            caller_is_root: p.ids.writer == MapWriter::Launcher,
+            uid_map: crate::policy::ids::map_text(&p.ids.uid_lines).trim_end().replace('\n', ", "),
+            gid_map: crate::policy::ids::map_text(&p.ids.gid_lines).trim_end().replace('\n', ", "),
             subuid_range,
             subgid_range,
         },

@@ -3,7 +3,7 @@
 //! between clone and exec only performs effects and allocates next to nothing.
 
 use crate::child::Plan;
-use crate::child::init::mount::{NEW, OLD, Op};
+use crate::child::init::mount::{NEW, Op};
 use crate::error::{Error, Result};
 use crate::policy::Policy;
 use crate::policy::landlock::LandlockState;
@@ -44,8 +44,8 @@ pub fn prepare(p: &Policy, stdio: [Option<OwnedFd>; 3], chan: OwnedFd, seccomp_b
             .collect::<Result<_>>()?,
         rlimits: p.rlimits.clone(),
         ids: p.ids.clone(),
-        uid_map: c(format!("{} {} 1\n", p.ids.inside_uid, p.ids.outside_uid).as_bytes())?,
-        gid_map: c(format!("{} {} 1\n", p.ids.inside_gid, p.ids.outside_gid).as_bytes())?,
+        uid_map: c(crate::policy::ids::map_text(&p.ids.uid_lines).as_bytes())?,
+        gid_map: c(crate::policy::ids::map_text(&p.ids.gid_lines).as_bytes())?,
         new_session: p.new_session,
         stdio,
         chan,
@@ -75,7 +75,7 @@ pub fn ops(policy: &Policy) -> Result<Vec<Op>> {
             .map(|m| {
                 Ok(match m {
                     MountOp::Bind { src, dst, dir, access } => {
-                        Op::Bind { src: cstr(OLD, src)?, dst: cstr(NEW, dst)?, dir: *dir, access: *access }
+                        Op::Bind { src: cstr("", src)?, dst: cstr(NEW, dst)?, dir: *dir, access: *access }
                     }
                     MountOp::Tmpfs { dst, size, mode, noexec } => Op::Tmpfs {
                         dst: cstr(NEW, dst)?,
@@ -85,15 +85,15 @@ pub fn ops(policy: &Policy) -> Result<Vec<Op>> {
                     MountOp::Overlay { src, dst, size } => {
                         ovl += 1;
                         let base = format!("/overlay{ovl}");
-                        let lower = cstr(OLD, src)?;
-                        let lower = lower.to_str().map_err(|_| Error::invalid(format!("--overlay {}: the path is not UTF-8", src.display()), ""))?;
                         Op::Overlay {
+                            src: cstr("", src)?,
                             base: CString::new(base.clone()).unwrap_or_default(),
+                            lower: CString::new(format!("{base}/lower")).unwrap_or_default(),
                             upper: CString::new(format!("{base}/upper")).unwrap_or_default(),
                             work: CString::new(format!("{base}/work")).unwrap_or_default(),
                             base_data: CString::new(format!("mode=755,size={size}")).unwrap_or_default(),
                             dst: cstr(NEW, dst)?,
-                            data: CString::new(format!("lowerdir={lower},upperdir={base}/upper,workdir={base}/work,userxattr"))
+                            data: CString::new(format!("lowerdir={base}/lower,upperdir={base}/upper,workdir={base}/work,userxattr"))
                                 .unwrap_or_default(),
                         }
                     }

@@ -1,10 +1,11 @@
-//! Parent half of the user namespace: map whole subordinate ranges into the child's user
-//! namespace through the setuid helpers newuidmap/newgidmap from the uidmap package, which
-//! check /etc/subuid and /etc/subgid; they are started with std::process. (A single mapping
-//! needs no helper: the child writes it itself, see `child::init::userns`.)
+//! Parent half of the user namespace: write the child's id maps when the child cannot. Whole
+//! subordinate ranges go through the setuid helpers newuidmap/newgidmap from the uidmap
+//! package, which check /etc/subuid and /etc/subgid (started with std::process); a root
+//! caller's maps, in which nothing is host id 0, the launcher writes itself. (An ordinary
+//! caller's single mapping needs neither: the child writes it, see `child::init::userns`.)
 
 use crate::error::{Error, Result};
-use crate::policy::ids::{IdMap, Ids};
+use crate::policy::ids::{Ids, MapWriter, map_text};
 use nix::unistd::Pid;
 use std::process::Command;
 
@@ -28,14 +29,24 @@ fn helper(name: &str, pid: Pid, maps: &[u32]) -> Result<()> {
     Ok(())
 }
 
-/// With --map-ranges, write the maps of the child `pid` (still waiting for `Go`) and return
-/// true; with a single mapping there is nothing to do here (false).
+/// Write the maps of the child `pid` (still waiting for `Go`) when the child does not write
+/// them itself, and return true; false when it does (a single mapping, ordinary caller).
 pub fn write_maps(pid: Pid, ids: &Ids) -> Result<bool> {
-    match &ids.map {
-        IdMap::Single => Ok(false),
-        IdMap::Ranges { uid_start, uid_count, gid_start, gid_count } => {
-            helper("newuidmap", pid, &[0, ids.outside_uid, 1, 1, *uid_start, *uid_count])?;
-            helper("newgidmap", pid, &[0, ids.outside_gid, 1, 1, *gid_start, *gid_count])?;
+    let flat = |lines: &[[u32; 3]]| lines.iter().flatten().copied().collect::<Vec<u32>>();
+    match ids.writer {
+        MapWriter::Child => Ok(false),
+        MapWriter::Helpers => {
+            helper("newuidmap", pid, &flat(&ids.uid_lines))?;
+            helper("newgidmap", pid, &flat(&ids.gid_lines))?;
+            Ok(true)
+        }
+        MapWriter::Launcher => {
+            // root may write any map; setgroups stays allowed so the child can drop root's
+            // supplementary groups (the child does, before anything else)
+            for (file, lines) in [("uid_map", &ids.uid_lines), ("gid_map", &ids.gid_lines)] {
+                let path = format!("/proc/{pid}/{file}");
+                std::fs::write(&path, map_text(lines)).map_err(|e| Error::io(format!("write {path} ({})", map_text(lines).trim_end()), e))?;
+            }
             Ok(true)
         }
     }

@@ -312,6 +312,10 @@ pub struct Process {
     pub pass_env: Vec<String>,
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub rlimits: BTreeMap<Limit, Rlim>,
+    /// When the caller is root: the host uid and gid the program's ids map to (default
+    /// nobody/nogroup; `ward isolate` gives each box its own). Never host 0.
+    #[serde(skip)]
+    pub host_ids: Option<(u32, u32)>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -444,6 +448,7 @@ impl Request {
         replace(&mut p.map_ranges, &tp.map_ranges);
         replace(&mut p.hostname, &tp.hostname);
         replace(&mut p.keep_session, &tp.keep_session);
+        replace(&mut p.host_ids, &tp.host_ids);
         p.env.extend(tp.env.iter().cloned());
         p.pass_env.extend(tp.pass_env.iter().cloned());
         p.rlimits.extend(tp.rlimits.iter().map(|(k, v)| (*k, *v)));

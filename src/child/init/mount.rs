@@ -13,11 +13,14 @@ use crate::child::{Fail, fail};
 use crate::policy::tree::Access;
 use crate::sys;
 use nix::errno::Errno;
-use nix::fcntl::{OFlag, open};
+use nix::fcntl::{AT_FDCWD, OFlag, OpenHow, ResolveFlag, open, openat, openat2};
 use nix::mount::{MntFlags, MsFlags, mount, umount2};
 use nix::sys::stat::Mode;
-use nix::unistd::{chdir, mkdir, pivot_root, symlinkat, write};
+use nix::sys::stat::mkdirat;
+use nix::unistd::{chdir, fchdir, mkdir, pivot_root, symlinkat, write};
 use std::ffi::{CStr, CString};
+use std::fmt;
+use std::os::fd::{AsFd, OwnedFd};
 
 pub const OLD: &str = "/oldroot";
 pub const NEW: &str = "/newroot";
@@ -25,9 +28,11 @@ pub const NEW: &str = "/newroot";
 /// One tree operation with every path ready for the child (no allocation needed there).
 #[derive(Debug)]
 pub enum Op {
+    /// `src` is the host path (opened by `open_sources` before the root is built).
     Bind { src: CString, dst: CString, dir: bool, access: Access },
     Tmpfs { dst: CString, data: CString, noexec: bool },
-    Overlay { base: CString, upper: CString, work: CString, base_data: CString, dst: CString, data: CString },
+    /// `src` (a host path, opened by `open_sources`) is bound at `lower` on the scratch root.
+    Overlay { src: CString, base: CString, lower: CString, upper: CString, work: CString, base_data: CString, dst: CString, data: CString },
     Symlink { target: CString, dst: CString },
     Dir { dst: CString },
     File { dst: CString, contents: Vec<u8> },
@@ -44,60 +49,103 @@ fn shown(p: &CStr) -> &str {
     s.strip_prefix(OLD).or_else(|| s.strip_prefix(NEW)).map(|r| if r.is_empty() { "/" } else { r }).unwrap_or(s)
 }
 
-/// mkdir -p, each component 0755; existing directories are fine. Tries the whole path first:
-/// in the usual case (parent exists) that is the only system call.
-fn mkdir_p(path: &CStr) -> Result<(), Fail> {
-    match mkdir(path, Mode::from_bits_truncate(0o755)) {
-        Ok(()) | Err(Errno::EEXIST) => return Ok(()),
+fn no_symlinks(flags: OFlag) -> OpenHow {
+    OpenHow::new().flags(flags | OFlag::O_CLOEXEC).resolve(ResolveFlag::RESOLVE_NO_SYMLINKS)
+}
+
+/// What a mount point is, if `target` has to create it.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Dir,
+    File,
+}
+
+/// The mount point `path`, created when missing (directories 0755, an empty file 0644)
+/// without following a symbolic link anywhere on the way, and opened: what is then mounted
+/// on the returned fd lands exactly there, even below a directory another sandbox can write.
+fn target(path: &CStr, kind: Kind) -> Result<OwnedFd, Fail> {
+    match openat2(AT_FDCWD, path, no_symlinks(OFlag::O_PATH)) {
+        Ok(fd) => return Ok(fd),
         Err(Errno::ENOENT) => {}
-        Err(e) => return Err(fail(e, format_args!("mkdir({})", shown(path)))),
+        Err(e) => return Err(fail(e, format_args!("open mount point {} (no symbolic links)", shown(path)))),
     }
-    // Create each component from the top (iteratively: paths may be deep).
-    let bytes = path.to_bytes();
-    let mut buf = [0u8; 4096];
-    if bytes.len() >= buf.len() {
-        return Err(fail(Errno::ENAMETOOLONG, format_args!("mkdir({})", shown(path))));
-    }
-    for (i, b) in bytes.iter().enumerate() {
-        if (*b == b'/' && i > 0) || i == bytes.len() - 1 {
-            let end = if *b == b'/' { i } else { i + 1 };
-            buf[..end].copy_from_slice(&bytes[..end]);
-            buf[end] = 0;
-            let part = CStr::from_bytes_until_nul(&buf[..=end]).map_err(|_| fail(Errno::EINVAL, format_args!("mkdir({})", shown(path))))?;
-            match mkdir(part, Mode::from_bits_truncate(0o755)) {
+    let (dir, name) = parent(path)?;
+    create(&dir, name, kind).map_err(|e| fail(e, format_args!("create mount point {}", shown(path))))
+}
+
+fn create(dir: &OwnedFd, name: &CStr, kind: Kind) -> nix::Result<OwnedFd> {
+    match kind {
+        Kind::Dir => {
+            match mkdirat(dir, name, Mode::from_bits_truncate(0o755)) {
                 Ok(()) | Err(Errno::EEXIST) => {}
-                Err(e) => return Err(fail(e, format_args!("mkdir({})", shown(part)))),
+                Err(e) => return Err(e),
             }
+            openat(dir, name, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty())
+        }
+        Kind::File => openat(dir, name, OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o644)),
+    }
+}
+
+/// The directory that holds `path` (created like `mkdir -p`, each component 0755, never
+/// through a symbolic link) and the last component's name.
+fn parent(path: &CStr) -> Result<(OwnedFd, &CStr), Fail> {
+    let all = path.to_bytes_with_nul();
+    let bytes = path.to_bytes();
+    let cut = bytes.iter().rposition(|b| *b == b'/').ok_or_else(|| fail(Errno::EINVAL, format_args!("{}: not an absolute path", shown(path))))?;
+    let name = CStr::from_bytes_with_nul(&all[cut + 1..]).map_err(|_| fail(Errno::EINVAL, format_args!("{}", shown(path))))?;
+    let mut dir = open(c"/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| fail(e, format_args!("open(/)")))?;
+    for comp in bytes[..cut].split(|b| *b == b'/').filter(|c| !c.is_empty()) {
+        let mut buf = [0u8; 256];
+        if comp.len() >= buf.len() {
+            return Err(fail(Errno::ENAMETOOLONG, format_args!("{}", shown(path))));
+        }
+        buf[..comp.len()].copy_from_slice(comp);
+        let c = CStr::from_bytes_until_nul(&buf).map_err(|_| fail(Errno::EINVAL, format_args!("{}", shown(path))))?;
+        dir = create(&dir, c, Kind::Dir).map_err(|e| {
+            let why = if e == Errno::ENOTDIR { " (a symbolic link or not a directory)" } else { "" };
+            fail(e, format_args!("create the directories of {}{why}", shown(path)))
+        })?;
+    }
+    Ok((dir, name))
+}
+
+/// Mount on a directory held by `at` through the working directory: `mount(..., ".")` names
+/// exactly that directory, with no path to follow.
+fn mount_here(at: &OwnedFd, src: &str, fstype: &str, flags: MsFlags, data: Option<&CStr>, what: fmt::Arguments<'_>) -> Result<(), Fail> {
+    fchdir(at).map_err(|e| fail(e, format_args!("fchdir(mount point for {what})")))?;
+    mount(Some(src), ".", Some(fstype), flags, data).map_err(|e| fail(e, format_args!("mount({what})")))
+}
+
+/// The bind sources, opened before anything is mounted (and, for a root caller, before its
+/// ids change): the canonical paths the launcher checked, opened with no symbolic link
+/// allowed anywhere, so a source swapped for a link in between is refused (ELOOP) rather
+/// than followed. One fd per `Bind` and `Overlay`, in order.
+pub fn open_sources(ops: &[Op]) -> Result<Vec<OwnedFd>, Fail> {
+    let mut fds = Vec::with_capacity(ops.len());
+    for op in ops {
+        if let Op::Bind { src, .. } | Op::Overlay { src, .. } = op {
+            let fd = openat2(AT_FDCWD, src.as_c_str(), no_symlinks(OFlag::O_PATH)).map_err(|e| {
+                let why = if e == Errno::ELOOP { " (a component became a symbolic link after ward resolved it)" } else { "" };
+                fail(e, format_args!("open bind source {}{why}", src.to_str().unwrap_or("?")))
+            })?;
+            fds.push(fd);
         }
     }
-    Ok(())
+    Ok(fds)
 }
 
-fn parent_of(path: &CStr) -> Result<(), Fail> {
-    let bytes = path.to_bytes();
-    let Some(cut) = bytes.iter().rposition(|b| *b == b'/') else { return Ok(()) };
-    if cut == 0 {
-        return Ok(());
-    }
-    let mut buf = [0u8; 4096];
-    if cut >= buf.len() {
-        return Err(fail(Errno::ENAMETOOLONG, format_args!("mkdir({})", shown(path))));
-    }
-    buf[..cut].copy_from_slice(&bytes[..cut]);
-    let p = CStr::from_bytes_until_nul(&buf[..=cut]).map_err(|_| fail(Errno::EINVAL, format_args!("mkdir({})", shown(path))))?;
-    mkdir_p(p)
-}
-
-fn touch(path: &CStr) -> Result<(), Fail> {
-    let flags = OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW;
-    if open(path, flags, Mode::from_bits_truncate(0o644)).is_ok() {
-        return Ok(());
-    }
-    parent_of(path)?;
-    match open(path, OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW, Mode::from_bits_truncate(0o644)) {
-        Ok(_) => Ok(()),
-        Err(e) => Err(fail(e, format_args!("create mount point {}", shown(path)))),
-    }
+/// Bind the tree at `src` onto `dst` with `attrs` set first: open_tree clones it detached,
+/// mount_setattr makes it read-only/nosuid/nodev before it is visible, move_mount attaches it.
+fn bind_fd(src: &OwnedFd, dst: &CStr, kind: Kind, attrs: u64, what: &str) -> Result<(), Fail> {
+    let tree = sys::open_tree_clone(src.as_fd()).map_err(|e| fail(e, format_args!("open_tree({} -> {}, clone)", what, shown(dst))))?;
+    let later = match sys::mount_setattr_fd(tree.as_fd(), attrs) {
+        Ok(()) => false,
+        Err(Errno::ENOSYS) => true, // before 5.12: remount the attached tree below
+        Err(e) => return Err(fail(e, format_args!("mount_setattr({} -> {}, {what})", "bind", shown(dst)))),
+    };
+    let at = target(dst, kind)?;
+    sys::move_mount_fd(tree.as_fd(), at.as_fd()).map_err(|e| fail(e, format_args!("move_mount(-> {}, bind {what})", shown(dst))))?;
+    if later { remount_fallback(dst, attrs, true, what) } else { Ok(()) }
 }
 
 /// Add mount flags to `path`'s mount (recursively for binds), never removing any.
@@ -161,53 +209,45 @@ fn remount_fallback(path: &CStr, attrs: u64, recursive: bool, what: &str) -> Res
     Ok(())
 }
 
-fn apply(op: &Op) -> Result<(), Fail> {
+fn apply(op: &Op, sources: &mut std::vec::IntoIter<OwnedFd>) -> Result<(), Fail> {
     let nosuid_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    let mut source = || sources.next().ok_or_else(|| fail(Errno::EINVAL, format_args!("a bind source was not opened")));
     match op {
         Op::Bind { src, dst, dir, access } => {
-            if *dir { mkdir_p(dst)? } else { touch(dst)? }
-            let kind = match access {
-                Access::ReadOnly => "ro",
-                Access::ReadWrite => "rw",
-                Access::Device => "dev",
+            let (kind, attrs) = match access {
+                Access::ReadOnly => ("ro", sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV),
+                Access::ReadWrite => ("rw", sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV),
+                // device nodes work, set-user-ID files do not
+                Access::Device => ("dev", sys::MOUNT_ATTR_NOSUID),
             };
-            mount(Some(src.as_c_str()), dst.as_c_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
-                .map_err(|e| fail(e, format_args!("mount({} -> {}, bind {kind})", shown(src), shown(dst))))?;
-            let attrs = match access {
-                Access::ReadOnly => sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
-                Access::ReadWrite => sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV,
-                // A device node from the host's /dev keeps that mount's nosuid, which the
-                // kernel locks on the bind; one call fewer per node.
-                Access::Device if src.to_bytes().starts_with(b"/oldroot/dev/") => return Ok(()),
-                Access::Device => sys::MOUNT_ATTR_NOSUID,
-            };
-            set_attrs(dst, attrs, true, kind)
+            let _ = src;
+            bind_fd(&source()?, dst, if *dir { Kind::Dir } else { Kind::File }, attrs, kind)
         }
         Op::Tmpfs { dst, data, noexec } => {
-            mkdir_p(dst)?;
             let flags = nosuid_nodev | if *noexec { MsFlags::MS_NOEXEC } else { MsFlags::empty() };
-            mount(Some("tmpfs"), dst.as_c_str(), Some("tmpfs"), flags, Some(data.as_c_str()))
-                .map_err(|e| fail(e, format_args!("mount(tmpfs -> {}, {})", shown(dst), data.to_str().unwrap_or(""))))
+            let at = target(dst, Kind::Dir)?;
+            mount_here(&at, "tmpfs", "tmpfs", flags, Some(data), format_args!("tmpfs -> {}, {}", shown(dst), data.to_str().unwrap_or("")))
         }
-        Op::Overlay { base, upper, work, base_data, dst, data } => {
-            mkdir_p(base)?;
-            mount(Some("tmpfs"), base.as_c_str(), Some("tmpfs"), nosuid_nodev, Some(base_data.as_c_str()))
-                .map_err(|e| fail(e, format_args!("mount(tmpfs -> {} for the overlay on {})", shown(base), shown(dst))))?;
-            mkdir_p(upper)?;
-            mkdir_p(work)?;
-            mkdir_p(dst)?;
-            mount(Some("overlay"), dst.as_c_str(), Some("overlay"), nosuid_nodev, Some(data.as_c_str()))
-                .map_err(|e| fail(e, format_args!("mount(overlay -> {}, {})", shown(dst), data.to_str().unwrap_or(""))))
+        Op::Overlay { src: _, base, lower, upper, work, base_data, dst, data } => {
+            // On the scratch root, which only ward writes: a tmpfs for the upper and work
+            // directories, and the source bound (from its fd) as the lower layer, so the
+            // option string names ward's own paths only.
+            let b = target(base, Kind::Dir)?;
+            mount_here(&b, "tmpfs", "tmpfs", nosuid_nodev, Some(base_data), format_args!("tmpfs -> {} for the overlay on {}", shown(base), shown(dst)))?;
+            bind_fd(&source()?, lower, Kind::Dir, sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV, "overlay lower")?;
+            target(upper, Kind::Dir)?;
+            target(work, Kind::Dir)?;
+            let at = target(dst, Kind::Dir)?;
+            mount_here(&at, "overlay", "overlay", nosuid_nodev, Some(data), format_args!("overlay -> {}, {}", shown(dst), data.to_str().unwrap_or("")))
         }
-        Op::Symlink { target, dst } => {
-            parent_of(dst)?;
-            symlinkat(target.as_c_str(), nix::fcntl::AT_FDCWD, dst.as_c_str())
-                .map_err(|e| fail(e, format_args!("symlink({} -> {})", shown(dst), target.to_str().unwrap_or("?"))))
+        Op::Symlink { target: to, dst } => {
+            let (dir, name) = parent(dst)?;
+            symlinkat(to.as_c_str(), &dir, name).map_err(|e| fail(e, format_args!("symlink({} -> {})", shown(dst), to.to_str().unwrap_or("?"))))
         }
-        Op::Dir { dst } => mkdir_p(dst),
+        Op::Dir { dst } => target(dst, Kind::Dir).map(drop),
         Op::File { dst, contents } => {
-            parent_of(dst)?;
-            let fd = open(dst.as_c_str(), OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o644))
+            let (dir, name) = parent(dst)?;
+            let fd = openat(&dir, name, OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o644))
                 .map_err(|e| fail(e, format_args!("create {}", shown(dst))))?;
             let mut rest: &[u8] = contents;
             while !rest.is_empty() {
@@ -220,9 +260,8 @@ fn apply(op: &Op) -> Result<(), Fail> {
             Ok(())
         }
         Op::Proc { dst, hide, read_only } => {
-            mkdir_p(dst)?;
-            mount(Some("proc"), dst.as_c_str(), Some("proc"), nosuid_nodev | MsFlags::MS_NOEXEC, None::<&str>)
-                .map_err(|e| fail(e, format_args!("mount(proc -> {})", shown(dst))))?;
+            let at = target(dst, Kind::Dir)?;
+            mount_here(&at, "proc", "proc", nosuid_nodev | MsFlags::MS_NOEXEC, None, format_args!("proc -> {}", shown(dst)))?;
             // As runc and Docker do: host-global knobs read-only, kernel memory and other
             // hosts' secrets out of sight. A path this kernel does not have is skipped.
             for p in read_only {
@@ -250,18 +289,24 @@ fn apply(op: &Op) -> Result<(), Fail> {
             Ok(())
         }
         Op::DevPts { dst } => {
-            mkdir_p(dst)?;
-            mount(Some("devpts"), dst.as_c_str(), Some("devpts"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("newinstance,ptmxmode=0666,mode=620"))
-                .map_err(|e| fail(e, format_args!("mount(devpts -> {})", shown(dst))))
+            let at = target(dst, Kind::Dir)?;
+            mount_here(&at, "devpts", "devpts", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some(c"newinstance,ptmxmode=0666,mode=620"), format_args!("devpts -> {}", shown(dst)))
         }
         Op::RemountRo { dst } => set_attrs(dst, sys::MOUNT_ATTR_RDONLY, false, "ro"),
-        Op::NoExec { dst } => set_attrs(dst, sys::MOUNT_ATTR_NOEXEC, true, "noexec"),
+        Op::NoExec { dst } => {
+            // the destination may lie below a writable bind: never through a symbolic link
+            let at = openat2(AT_FDCWD, dst.as_c_str(), no_symlinks(OFlag::O_PATH)).map_err(|e| fail(e, format_args!("open {} for noexec (no symbolic links)", shown(dst))))?;
+            match sys::mount_setattr_fd(at.as_fd(), sys::MOUNT_ATTR_NOEXEC) {
+                Err(Errno::ENOSYS) => remount_fallback(dst, sys::MOUNT_ATTR_NOEXEC, true, "noexec"),
+                other => other.map_err(|e| fail(e, format_args!("mount_setattr({}, noexec)", shown(dst)))),
+            }
+        }
     }
 }
 
 /// Build the new root from `ops` and make it `/`. Afterwards nothing of the host's tree is
 /// reachable except what `ops` bound.
-pub fn build_root(ops: &[Op]) -> Result<(), Fail> {
+pub fn build_root(ops: &[Op], sources: Vec<OwnedFd>) -> Result<(), Fail> {
     // Nothing we mount may propagate back to the host's namespace.
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .map_err(|e| fail(e, format_args!("mount(/, MS_REC|MS_PRIVATE)")))?;
@@ -278,8 +323,9 @@ pub fn build_root(ops: &[Op]) -> Result<(), Fail> {
     mount(Some("tmpfs"), NEW, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755"))
         .map_err(|e| fail(e, format_args!("mount(tmpfs -> /, new root)")))?;
 
+    let mut sources = sources.into_iter();
     for op in ops {
-        apply(op)?;
+        apply(op, &mut sources)?;
     }
 
     // Detach the host's tree, then make /newroot the root (bubblewrap's sequence).

@@ -6,7 +6,8 @@
 //! with the launcher, because every later step runs with the namespace's capabilities.
 
 use crate::child::{Fail, Plan, fail};
-use crate::policy::ids::IdMap;
+use crate::policy::ids::MapWriter;
+use nix::unistd::{Gid, Uid, setresgid, setresuid};
 use crate::sync::{Msg, recv_msg};
 use nix::fcntl::{OFlag, open};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
@@ -25,20 +26,16 @@ fn write_file(path: &CStr, contents: &CStr) -> Result<(), Fail> {
 pub fn enter(plan: &Plan) -> Result<(), Fail> {
     // If the launcher dies, so does init, and with it (pid namespace) every process inside.
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| fail(e, format_args!("prctl(PR_SET_PDEATHSIG, SIGKILL)")))?;
-    match plan.ids.map {
-        IdMap::Single => {
+    match plan.ids.writer {
+        MapWriter::Child => {
             // The launcher may have died before the line above: then its end of the channel
             // is closed (POLLHUP) and no orphaned sandbox may go on.
-            let mut fds = [PollFd::new(plan.chan(), PollFlags::POLLIN)];
-            let _ = poll(&mut fds, PollTimeout::ZERO);
-            if fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLHUP)) {
-                crate::sys::exit_now(crate::child::EXIT_SETUP_FAILED);
-            }
+            exit_if_launcher_gone(plan);
             write_file(c"/proc/self/setgroups", c"deny")?;
             write_file(c"/proc/self/uid_map", &plan.uid_map)?;
             write_file(c"/proc/self/gid_map", &plan.gid_map)?;
         }
-        IdMap::Ranges { .. } => match recv_msg(plan.chan(), false) {
+        MapWriter::Helpers | MapWriter::Launcher => match recv_msg(plan.chan(), false) {
             // EOF: the launcher died before writing the maps.
             Ok(Some(Msg::Go)) => {}
             Ok(_) => crate::sys::exit_now(crate::child::EXIT_SETUP_FAILED),
@@ -46,4 +43,32 @@ pub fn enter(plan: &Plan) -> Result<(), Fail> {
         },
     }
     Ok(())
+}
+
+/// A root caller only, after the bind sources are open (with root's rights to reach them):
+/// drop root's groups and take the program's ids before the root is built.
+pub fn take_ids(plan: &Plan) -> Result<(), Fail> {
+    if plan.ids.writer == MapWriter::Launcher {
+        // A root caller: this process is still host uid 0 (unmapped here) with root's
+        // supplementary groups, and the tree cannot be built by an unmapped id. Take the
+        // program's ids now; the capabilities in this namespace stay (the namespace's root
+        // is not host 0, so the kernel's setuid rules do not clear them).
+        let (u, g) = (plan.ids.inside_uid, plan.ids.inside_gid);
+        nix::unistd::setgroups(&[]).map_err(|e| fail(e, format_args!("setgroups([])")))?;
+        setresgid(Gid::from_raw(g), Gid::from_raw(g), Gid::from_raw(g)).map_err(|e| fail(e, format_args!("setresgid({g})")))?;
+        setresuid(Uid::from_raw(u), Uid::from_raw(u), Uid::from_raw(u)).map_err(|e| fail(e, format_args!("setresuid({u})")))?;
+        // changing ids cleared the parent-death signal: set it again, then check that the
+        // launcher did not die in between
+        nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| fail(e, format_args!("prctl(PR_SET_PDEATHSIG, SIGKILL)")))?;
+        exit_if_launcher_gone(plan);
+    }
+    Ok(())
+}
+
+fn exit_if_launcher_gone(plan: &Plan) {
+    let mut fds = [PollFd::new(plan.chan(), PollFlags::POLLIN)];
+    let _ = poll(&mut fds, PollTimeout::ZERO);
+    if fds[0].revents().is_some_and(|r| r.contains(PollFlags::POLLHUP)) {
+        crate::sys::exit_now(crate::child::EXIT_SETUP_FAILED);
+    }
 }

@@ -2,7 +2,7 @@
 //! working directory, fds.
 
 use crate::child::{Fail, Plan, fail};
-use crate::policy::ids::IdMap;
+use crate::policy::ids::MapWriter;
 use nix::errno::Errno;
 use std::os::fd::AsRawFd;
 use nix::sys::resource::setrlimit;
@@ -38,11 +38,12 @@ pub fn rlimits(plan: &Plan) -> Result<(), Fail> {
     Ok(())
 }
 
-/// With --map-ranges the launcher's ids are 0 inside; switch to the requested ids (and drop
-/// supplementary groups, which newgidmap allows). With a single mapping the ids already are
-/// the requested ones and setgroups is denied.
+/// With maps written by the helpers the caller's ids are 0 inside; switch to the requested
+/// ids (and drop supplementary groups, which newgidmap allows). With a single mapping the
+/// ids already are the requested ones and setgroups is denied; a root caller's init took
+/// them already (again here: harmless, and the program's process is sure of them).
 pub fn switch_ids(plan: &Plan) -> Result<(), Fail> {
-    if let IdMap::Ranges { .. } = plan.ids.map {
+    if plan.ids.writer != MapWriter::Child {
         let (u, g) = (plan.ids.inside_uid, plan.ids.inside_gid);
         nix::unistd::setgroups(&[]).map_err(|e| fail(e, format_args!("setgroups([])")))?;
         setresgid(Gid::from_raw(g), Gid::from_raw(g), Gid::from_raw(g)).map_err(|e| fail(e, format_args!("setresgid({g})")))?;
