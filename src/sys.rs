@@ -255,6 +255,12 @@ pub fn drop_bounding_and_ambient() -> nix::Result<()> {
 }
 
 /// Mark the descriptor numbered `fd` close-on-exec, whatever it is (EBADF if none is open).
+/// Clear FD_CLOEXEC on `fd`, so it survives exec.
+pub fn clear_cloexec(fd: std::os::fd::RawFd) -> nix::Result<()> {
+    // SAFETY: fcntl(F_SETFD) on an integer fd changes only its flags.
+    Errno::result(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }).map(drop)
+}
+
 /// Changes no Rust object: the fd stays open until exec.
 pub fn set_cloexec(fd: std::os::fd::RawFd) -> nix::Result<()> {
     // SAFETY: fcntl(F_SETFD) with an integer argument; no memory is passed, and an fd number
@@ -335,6 +341,37 @@ pub fn join_new_session_keyring() -> nix::Result<()> {
     // SAFETY: a NULL name asks for a new anonymous keyring; no memory is passed.
     let ret = unsafe { libc::syscall(libc::SYS_keyctl, 1 /* KEYCTL_JOIN_SESSION_KEYRING */, std::ptr::null::<libc::c_char>()) };
     Errno::result(ret).map(drop)
+}
+
+const KEY_SPEC_USER_KEYRING: c_long = -4;
+
+/// `keyctl(KEYCTL_SEARCH, @u, "user", desc)`: the serial of the caller's user key `desc`.
+/// The user keyring belongs to the user namespace: a sandbox (in its own) has another one.
+pub fn user_key_find(desc: &CStr) -> nix::Result<i32> {
+    // SAFETY: two valid NUL-terminated strings and integers; the kernel only reads them.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, 10 /* KEYCTL_SEARCH */, KEY_SPEC_USER_KEYRING, c"user".as_ptr(), desc.as_ptr(), 0 as c_long) };
+    Errno::result(ret).map(|r| r as i32)
+}
+
+/// `keyctl(KEYCTL_READ, serial, buf)`: the key's payload length (copied when it fits).
+pub fn user_key_read(serial: i32, buf: &mut [u8]) -> nix::Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length, which is passed with it.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, 11 /* KEYCTL_READ */, serial as c_long, buf.as_mut_ptr(), buf.len()) };
+    Errno::result(ret).map(|r| r as usize)
+}
+
+/// `add_key("user", desc, payload, @u)`, then only its possessor may use it
+/// (`KEYCTL_SETPERM` possessor-all): a process of the same uid that does not possess the
+/// caller's keyrings (a sandbox in its own session keyring and user namespace) cannot read it
+/// even by serial.
+pub fn user_key_add(desc: &CStr, payload: &[u8]) -> nix::Result<i32> {
+    // SAFETY: valid NUL-terminated strings and a payload pointer valid for its length.
+    let ret = unsafe { libc::syscall(libc::SYS_add_key, c"user".as_ptr(), desc.as_ptr(), payload.as_ptr(), payload.len(), KEY_SPEC_USER_KEYRING) };
+    let serial = Errno::result(ret)? as i32;
+    // SAFETY: integer arguments only.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, 5 /* KEYCTL_SETPERM */, serial as c_long, 0x3f00_0000 as c_long /* KEY_POS_ALL */) };
+    Errno::result(ret)?;
+    Ok(serial)
 }
 
 /// `pidfd_open(pid, 0)`: a descriptor that names exactly this process, immune to pid reuse.

@@ -29,7 +29,6 @@ pub fn fake_host() -> Host {
         subuid: Some((100000, 65536)),
         subgid: Some((100000, 65536)),
         landlock_abi: 2,
-        cache_dir: Some("/home/u/.cache/ward".into()),
         slirp4netns: Some("/usr/bin/slirp4netns".into()),
         pasta: Some("/usr/bin/pasta".into()),
         gateway: Some(std::net::IpAddr::from([192, 0, 2, 1])),
@@ -48,6 +47,9 @@ impl Resolve for FakeFs {
             return Err(std::io::Error::from_raw_os_error(2));
         }
         Ok((p.to_path_buf(), !s.windows(4).any(|w| w == b"file")))
+    }
+    fn shared(&self, p: &Path) -> bool {
+        p == Path::new("/tmp") || p == Path::new("/var/tmp")
     }
 }
 

@@ -54,6 +54,10 @@ pub struct Plan {
     pub new_session: bool,
     /// What the launcher opened for the program's stdin, stdout and stderr.
     pub stdio: [Option<OwnedFd>; 3],
+    /// Paths in the sandbox's view for stdin, stdout and stderr (isolate's -i/-o/-r), opened
+    /// by the program's process; `stderr_to_stdout` puts stderr on the stdout file.
+    pub stdio_inside: [Option<CString>; 3],
+    pub stderr_to_stdout: bool,
     /// The child's end of the channel to the launcher.
     pub chan: OwnedFd,
     /// The compiled seccomp filter, if any.
@@ -119,6 +123,7 @@ pub fn program(plan: &Plan) -> ! {
     step(plan, Stage::Caps, program::caps::drop_all); // effective, permitted, inheritable; no_new_privs
     step(plan, Stage::Landlock, || program::landlock::restrict(plan)); // needs no_new_privs; after the mounts
     step(plan, Stage::Chdir, || program::process::chdir(plan));
+    step(plan, Stage::Stdio, || program::process::stdio_inside(plan)); // isolate's -i/-o/-r: in the sandbox's view, with the program's rights, relative to its directory
     step(plan, Stage::Fds, program::process::close_fds); // everything above 2 closes at exec
     step(plan, Stage::Seccomp, || program::seccomp::load(plan)); // last: nothing after it may need a denied call
     // The program's CPU time starts at execve: report what ward's steps cost this process.

@@ -3,7 +3,7 @@
 //! run unchanged, on ward's own sandbox, profiles and limits.
 //!
 //! Boxes live under a per-user root (`$WARD_ISOLATE_ROOT`, else `$XDG_RUNTIME_DIR/ward-isolate`,
-//! else `/tmp/ward-isolate-UID`, which must be the caller's and mode 0700): `--init` creates
+//! else `/tmp/ward-isolate-UID`; it must be the caller's and writable by nobody else): `--init` creates
 //! `ROOT/ID/box` and prints `ROOT/ID`; `--run` binds `ROOT/ID/box` read-write at `/box` (the
 //! starting directory) with isolate's default directory rules; `--cleanup` removes `ROOT/ID`.
 //! A box in use by another isolate process is refused (a lock per box).
@@ -15,7 +15,6 @@ use crate::error::{Error, Result};
 use crate::request::{BindAccess, Limit, MountSpec, NetMode, Request, Rlim, Size, Workdir};
 use crate::verdict::{Status, Verdict, meta, meta_cg};
 use std::ffi::OsString;
-use std::io::Write;
 use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
@@ -170,26 +169,90 @@ fn parse(raw: &[OsString]) -> Result<Args> {
 /// Where boxes live.
 pub fn box_root() -> Result<PathBuf> {
     use std::os::unix::fs::{DirBuilderExt, MetadataExt};
-    if let Some(r) = std::env::var_os("WARD_ISOLATE_ROOT") {
-        let r = PathBuf::from(r);
-        std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&r).map_err(|e| Error::io(format!("create the box root {}", r.display()), e))?;
-        return Ok(r);
-    }
-    let uid = nix::unistd::Uid::current().as_raw();
-    let base = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).filter(|p| p.is_absolute() && p.is_dir());
-    let root = match base {
-        Some(b) => b.join("ward-isolate"),
-        None => PathBuf::from(format!("/tmp/ward-isolate-{uid}")),
+    let uid = nix::unistd::Uid::effective().as_raw();
+    let root = match std::env::var_os("WARD_ISOLATE_ROOT") {
+        Some(r) => {
+            let r = PathBuf::from(r);
+            if !r.is_absolute() {
+                return Err(Error::invalid(format!("WARD_ISOLATE_ROOT={}: not an absolute path", r.display()), "give an absolute path"));
+            }
+            std::fs::DirBuilder::new().recursive(true).mode(0o700).create(&r).map_err(|e| Error::io(format!("create the box root {}", r.display()), e))?;
+            r
+        }
+        None => {
+            let base = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from).filter(|p| p.is_absolute() && p.is_dir());
+            let root = match base {
+                Some(b) => b.join("ward-isolate"),
+                None => PathBuf::from(format!("/tmp/ward-isolate-{uid}")),
+            };
+            let _ = std::fs::DirBuilder::new().mode(0o700).create(&root);
+            root
+        }
     };
-    let _ = std::fs::DirBuilder::new().mode(0o700).create(&root);
+    // whoever else could write here could swap a box for a link to the caller's files
     let m = std::fs::symlink_metadata(&root).map_err(|e| Error::io(format!("the box root {}", root.display()), e))?;
-    if !m.is_dir() || m.uid() != uid || m.mode() & 0o077 != 0 {
+    if !m.is_dir() || m.uid() != uid || m.mode() & 0o022 != 0 {
         return Err(Error::host(
-            format!("the box root {} is not a directory of yours with mode 0700", root.display()),
-            "remove it, or set WARD_ISOLATE_ROOT to a directory of yours",
+            format!("the box root {} is not a directory of yours that only you can write (owner {}, mode {:o})", root.display(), m.uid(), m.mode() & 0o7777),
+            "remove it or chmod 0700 it, or set WARD_ISOLATE_ROOT to a directory of yours",
         ));
     }
     Ok(root)
+}
+
+/// isolate's box uids: the first is 60000, one per box. Only a root caller maps the program
+/// to it (an ordinary caller's program is the caller).
+const FIRST_BOX_ID: u32 = 60000;
+
+fn root_box_id(box_id: u32) -> Result<Option<u32>> {
+    if !nix::unistd::Uid::effective().is_root() {
+        return Ok(None);
+    }
+    match FIRST_BOX_ID.checked_add(box_id).filter(|id| *id < 65534) {
+        Some(id) => Ok(Some(id)),
+        None => Err(usage(&format!("Sandbox ID out of range (allowed: 0-{} when run as root)", 65533 - FIRST_BOX_ID))),
+    }
+}
+
+/// Remove `dir` and everything in it, whatever modes the program left (directories are
+/// made accessible to the caller while walking; nothing is followed through a link).
+pub fn remove_tree(dir: &Path) -> std::io::Result<()> {
+    match std::fs::remove_dir_all(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(()),
+        Ok(()) => return Ok(()),
+        Err(_) => {}
+    }
+    open_up(dir);
+    std::fs::remove_dir_all(dir)
+}
+
+fn open_up(dir: &Path) {
+    use std::os::unix::fs::PermissionsExt;
+    let Ok(m) = std::fs::symlink_metadata(dir) else { return };
+    if !m.is_dir() {
+        return;
+    }
+    let _ = std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700));
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                open_up(&e.path());
+            }
+        }
+    }
+}
+
+/// `ROOT/ID/box`, owned by the caller (by the box's own id when the caller is root, as
+/// isolate's box uid, so the program can write there).
+fn make_box(dir: &Path, box_id: u32) -> Result<()> {
+    use std::os::unix::fs::DirBuilderExt;
+    let b = dir.join("box");
+    std::fs::DirBuilder::new().mode(0o700).create(dir).map_err(|e| Error::io(format!("create {}", dir.display()), e))?;
+    std::fs::DirBuilder::new().mode(0o755).create(&b).map_err(|e| Error::io(format!("create {}", b.display()), e))?;
+    if let Some(id) = root_box_id(box_id)? {
+        std::os::unix::fs::lchown(&b, Some(id), Some(id)).map_err(|e| Error::io(format!("chown {} to the box id {id}", b.display()), e))?;
+    }
+    Ok(())
 }
 
 /// Lock a box against concurrent use (released when the returned file closes).
@@ -252,15 +315,6 @@ fn dir_rule(o: &mut Request, rule: &str) -> Result<()> {
     Ok(())
 }
 
-/// A path given to -i/-o/-r: relative to /box (the box directory), or inside /box.
-fn io_path(boxdir: &Path, p: &str) -> PathBuf {
-    match p.strip_prefix("/box/") {
-        Some(rest) => boxdir.join(rest),
-        None if p.starts_with('/') => PathBuf::from(p),
-        None => boxdir.join(p),
-    }
-}
-
 fn request(a: &Args, boxdir: &Path) -> Result<Request> {
     let mut o = Request::new(a.argv.clone());
     o.tree.workdir = Some(Workdir::None);
@@ -274,11 +328,20 @@ fn request(a: &Args, boxdir: &Path) -> Result<Request> {
         Some(c) => Path::new("/box").join(c),
         None => PathBuf::from("/box"),
     });
+    // -i/-o/-r name files inside the sandbox, relative to -c (isolate: "the file has to be
+    // accessible inside the sandbox"); the program's process opens them with its rights
     let run = &mut o.run;
-    run.stdin = a.stdin.as_deref().map(|p| io_path(boxdir, p));
-    run.stdout = a.stdout.as_deref().map(|p| io_path(boxdir, p));
-    run.stderr = a.stderr.as_deref().map(|p| io_path(boxdir, p));
+    run.stdin = a.stdin.as_deref().map(PathBuf::from);
+    run.stdout = a.stdout.as_deref().map(PathBuf::from);
+    run.stderr = a.stderr.as_deref().map(PathBuf::from);
     run.stderr_to_stdout = a.stderr_to_stdout;
+    run.stdio_inside = true;
+    if let Some(id) = root_box_id(a.box_id)? {
+        // root: the program is this box's own unprivileged host id, as isolate's box uid
+        o.process.uid = Some(id);
+        o.process.gid = Some(id);
+        o.process.host_ids = Some((id, id));
+    }
     let l = &mut o.limits;
     l.time = a.time;
     l.wall_time = a.wall_time;
@@ -373,18 +436,19 @@ pub fn main(args: &[OsString]) -> i32 {
     let dir = root.join(a.box_id.to_string());
     match a.mode {
         Some(Mode::Init) => {
-            let _ = std::fs::remove_dir_all(&dir);
-            if let Err(e) = std::fs::create_dir_all(dir.join("box")) {
-                return fail(Error::io(format!("create {}", dir.display()), e));
+            // an old box is removed completely, or the init fails: never reuse its contents
+            if let Err(e) = remove_tree(&dir) {
+                return fail(Error::io(format!("remove the old box {}", dir.display()), e));
+            }
+            if let Err(e) = make_box(&dir, a.box_id) {
+                return fail(e);
             }
             println!("{}", dir.display());
             0
         }
         Some(Mode::Cleanup) => {
-            match std::fs::remove_dir_all(&dir) {
-                Ok(()) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return fail(Error::io(format!("remove {}", dir.display()), e)),
+            if let Err(e) = remove_tree(&dir) {
+                return fail(Error::io(format!("remove {}", dir.display()), e));
             }
             let _ = std::fs::remove_file(root.join(format!("{}.lock", a.box_id)));
             0
@@ -401,7 +465,7 @@ pub fn main(args: &[OsString]) -> i32 {
                 _ => v,
             };
             if let Some(m) = &a.meta {
-                if let Err(e) = std::fs::File::create(m).and_then(|mut f| f.write_all(meta_cg(&v, a.cg).as_bytes())) {
+                if let Err(e) = super::write_replacing(m, meta_cg(&v, a.cg).as_bytes()) {
                     eprintln!("Cannot write the meta file {}: {e}", m.display());
                     return 2;
                 }
@@ -462,10 +526,4 @@ mod tests {
         assert!(meta(&to).ends_with("killed:1\nmessage:Time limit exceeded\nstatus:TO\n"), "{}", meta(&to));
     }
 
-    #[test]
-    fn io_paths_are_box_relative() {
-        let b = Path::new("/r/0/box");
-        assert_eq!(io_path(b, "in.txt"), PathBuf::from("/r/0/box/in.txt"));
-        assert_eq!(io_path(b, "/box/out.txt"), PathBuf::from("/r/0/box/out.txt"));
-    }
 }

@@ -111,14 +111,31 @@ fn run(args: &RunArgs, m: &clap::ArgMatches) -> i32 {
     }
 }
 
+/// Write `path` as a new file renamed over the name: whatever a sandboxed program planted
+/// there (a symbolic link to another file, a FIFO) is replaced, never written through.
+pub(crate) fn write_replacing(path: &std::path::Path, data: &[u8]) -> std::io::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = match path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d,
+        _ => std::path::Path::new("."),
+    };
+    if std::fs::symlink_metadata(path).is_ok_and(|m| m.is_dir()) {
+        return Err(std::io::Error::new(std::io::ErrorKind::IsADirectory, "is a directory"));
+    }
+    let mut tmp = tempfile::Builder::new().prefix(".ward-").tempfile_in(dir)?;
+    tmp.write_all(data)?;
+    tmp.as_file().set_permissions(std::fs::Permissions::from_mode(0o644))?;
+    tmp.persist(path).map(drop).map_err(|e| e.error)
+}
+
 fn write_verdict(args: &RunArgs, v: &Verdict, fd: Option<std::fs::File>) -> Result<(), String> {
     let json = v.to_json() + "\n";
     if let Some(path) = &args.meta {
         let cg = v.enforced.as_ref().is_some_and(|e| e.cgroup_leaf);
-        std::fs::write(path, crate::verdict::meta_cg(v, cg)).map_err(|e| format!("--meta {}: cannot write the meta file: {e}", path.display()))?;
+        write_replacing(path, crate::verdict::meta_cg(v, cg).as_bytes()).map_err(|e| format!("--meta {}: cannot write the meta file: {e}", path.display()))?;
     }
     if let Some(path) = &args.verdict {
-        std::fs::write(path, &json).map_err(|e| format!("--verdict {}: cannot write the verdict: {e}", path.display()))?;
+        write_replacing(path, json.as_bytes()).map_err(|e| format!("--verdict {}: cannot write the verdict: {e}", path.display()))?;
     } else if let (Some(mut f), Some(n)) = (fd, args.verdict_fd) {
         f.write_all(json.as_bytes()).map_err(|e| format!("--verdict-fd {n}: cannot write the verdict: {e}"))?;
     }

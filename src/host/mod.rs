@@ -1,6 +1,6 @@
 //! Facts about the caller and the host that a policy depends on: ids and names, the
 //! environment, the layout of the host's root, subordinate id ranges, the Landlock ABI, the
-//! networking helpers, the delegated cgroup v2 subtree, where compiled filters are cached.
+//! networking helpers, the delegated cgroup v2 subtree.
 //!
 //! Gathering only reads: it never creates, moves or asks anything (asking systemd for a
 //! delegated scope is the launcher's, after the request was validated). Feature probes are in
@@ -35,8 +35,6 @@ pub struct Host {
     pub subgid: Option<(u32, u32)>,
     /// The kernel's Landlock ABI (0: none).
     pub landlock_abi: u8,
-    /// ward's cache of compiled filters (canonical when it exists).
-    pub cache_dir: Option<PathBuf>,
     /// Networking helpers found on PATH, and the host's IPv4 default gateway (only gathered
     /// when networking is asked for).
     pub slirp4netns: Option<PathBuf>,
@@ -128,23 +126,6 @@ pub fn find_cgroup() -> Result<Subtree, NoCgroup> {
     Ok(Subtree { dir, controllers, how: "already delegated to the caller" })
 }
 
-/// Where compiled filters are kept, the first that applies: $XDG_CACHE_HOME/ward,
-/// HOME/.cache/ward (`home`: $HOME, else the passwd entry's), $XDG_RUNTIME_DIR/ward, else
-/// /tmp/ward-cache-UID. The launcher creates it (mode 0700) and checks it is the caller's.
-pub fn cache_dir(home: Option<&Path>) -> PathBuf {
-    let abs_dir = |v: Option<OsString>| v.map(PathBuf::from).filter(|p| p.is_absolute());
-    if let Some(x) = abs_dir(std::env::var_os("XDG_CACHE_HOME")) {
-        return x.join("ward");
-    }
-    if let Some(h) = home.filter(|h| h.is_absolute() && h.is_dir()) {
-        return h.join(".cache/ward");
-    }
-    if let Some(x) = abs_dir(std::env::var_os("XDG_RUNTIME_DIR")).filter(|p| p.is_dir()) {
-        return x.join("ward");
-    }
-    PathBuf::from(format!("/tmp/ward-cache-{}", Uid::current()))
-}
-
 /// The host's IPv4 default gateway (first default route in /proc/net/route).
 pub fn host_gateway() -> Option<std::net::IpAddr> {
     let routes = std::fs::read_to_string("/proc/net/route").ok()?;
@@ -205,7 +186,6 @@ impl Host {
         } else {
             (None, None)
         };
-        let cache = cache_dir(home.as_deref());
         Ok(Host {
             uid: uid.as_raw(),
             gid: gid.as_raw(),
@@ -225,7 +205,6 @@ impl Host {
             gateway: if want_net { host_gateway() } else { None },
             cgroup: find_cgroup(),
             session_bus: std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_some(),
-            cache_dir: Some(std::fs::canonicalize(&cache).unwrap_or(cache)),
             home,
         })
     }

@@ -48,6 +48,13 @@ pub fn prepare(p: &Policy, stdio: [Option<OwnedFd>; 3], chan: OwnedFd, seccomp_b
         gid_map: c(crate::policy::ids::map_text(&p.ids.gid_lines).as_bytes())?,
         new_session: p.new_session,
         stdio,
+        stdio_inside: if p.stdio.inside {
+            let inside = |x: &Option<std::path::PathBuf>| x.as_ref().map(|x| c(x.as_os_str().as_bytes())).transpose();
+            [inside(&p.stdio.stdin)?, inside(&p.stdio.stdout)?, inside(&p.stdio.stderr)?]
+        } else {
+            [None, None, None]
+        },
+        stderr_to_stdout: p.stdio.stderr_to_stdout,
         chan,
         seccomp_bpf,
         wait_for_net: p.net.is_some(),

@@ -3,7 +3,7 @@
 //! notifications for denied calls so the verdict says what was blocked.
 //!
 //! libseccomp takes ~3 ms to build the filter, more than a whole sandbox start, so the BPF
-//! is cached per filter specification in the caller's cache directory.
+//! is cached per filter specification in the caller's user keyring (see `filter`).
 
 use crate::error::{Error, Result};
 use crate::policy::seccomp::{OnDeny, SeccompPolicy, NS_FLAGS, PERSONALITY_OK, TIOCLINUX, TIOCSTI, complement, denial_errno};
@@ -99,52 +99,54 @@ pub fn compile(p: &SeccompPolicy) -> Result<(Vec<u8>, usize, usize)> {
     Ok((bpf, allowed, denied))
 }
 
-const MAGIC: &[u8; 8] = b"WARDBPF1";
+const MAGIC: &[u8; 8] = b"WARDBPF2";
 
-fn read_cached(path: &std::path::Path, key: u64) -> Option<(Vec<u8>, usize, usize)> {
-    let data = std::fs::read(path).ok()?;
-    if data.len() < 32 || &data[..8] != MAGIC || u64::from_le_bytes(data[8..16].try_into().ok()?) != key {
+/// The cache entry's name in the caller's user keyring.
+fn key_name(key: u64) -> std::ffi::CString {
+    std::ffi::CString::new(format!("ward:seccomp:{key:016x}")).unwrap_or_default()
+}
+
+fn read_cached(key: u64) -> Option<(Vec<u8>, usize, usize)> {
+    let serial = crate::sys::user_key_find(&key_name(key)).ok()?;
+    let mut data = vec![0u8; 32 + 8 * 4096];
+    let n = crate::sys::user_key_read(serial, &mut data).ok()?;
+    if n > data.len() || n < 32 || &data[..8] != MAGIC || u64::from_le_bytes(data[8..16].try_into().ok()?) != key {
         return None;
     }
     let allowed = u64::from_le_bytes(data[16..24].try_into().ok()?) as usize;
     let denied = u64::from_le_bytes(data[24..32].try_into().ok()?) as usize;
-    let bpf = data[32..].to_vec();
-    (!bpf.is_empty() && bpf.len() % 8 == 0 && bpf.len() / 8 <= 4096).then_some((bpf, allowed, denied))
+    let bpf = data[32..n].to_vec();
+    (!bpf.is_empty() && bpf.len() % 8 == 0).then_some((bpf, allowed, denied))
 }
 
-fn write_cached(dir: &std::path::Path, path: &std::path::Path, key: u64, bpf: &[u8], allowed: usize, denied: usize) {
-    use std::io::Write;
-    use std::os::unix::fs::DirBuilderExt;
-    if std::fs::DirBuilder::new().recursive(true).mode(0o700).create(dir).is_err() {
-        return;
-    }
-    let Ok(mut tmp) = tempfile::NamedTempFile::new_in(dir) else { return };
+/// Keep the filter in the caller's user keyring (best effort: a full quota or a runtime that
+/// forbids keyctl means compiling every time).
+fn write_cached(key: u64, bpf: &[u8], allowed: usize, denied: usize) {
     let mut data = MAGIC.to_vec();
     for v in [key, allowed as u64, denied as u64] {
         data.extend_from_slice(&v.to_le_bytes());
     }
     data.extend_from_slice(bpf);
-    if tmp.write_all(&data).is_ok() {
-        let _ = tmp.persist(path);
-    }
+    let _ = crate::sys::user_key_add(&key_name(key), &data);
 }
 
 /// Step "filter": the run's compiled filter, if the policy has seccomp.
 pub fn prepare(p: &crate::policy::Policy) -> Result<Option<Filter>> {
-    p.seccomp.as_ref().map(|s| filter(s, p.cache_dir.as_deref())).transpose()
+    p.seccomp.as_ref().map(|s| filter(s, true)).transpose()
 }
 
-/// The filter for `p`: from the cache in `dir` when it is there, else compiled (and cached).
-pub fn filter(p: &SeccompPolicy, dir: Option<&std::path::Path>) -> Result<Filter> {
+/// The filter for `p`: from the cache when it is there (and `cache`), else compiled (and
+/// cached). The cache is the caller's user keyring, not a file: no bind, however wide, can
+/// reach it, since a sandbox has its own user namespace (and with it its own user keyring)
+/// and does not possess the caller's keyrings.
+pub fn filter(p: &SeccompPolicy, cache: bool) -> Result<Filter> {
     let key = p.cache_key();
-    let dir = dir.map(std::path::Path::to_path_buf);
-    let path = dir.as_ref().map(|d| d.join(format!("seccomp-{key:016x}.bpf")));
-    if let Some((bpf, allowed, denied)) = path.as_deref().and_then(|p| read_cached(p, key)) {
+    if let Some((bpf, allowed, denied)) = read_cached(key).filter(|_| cache) {
         return Ok(Filter { bpf, allowed, denied, from_cache: true });
     }
     let (bpf, allowed, denied) = compile(p)?;
-    if let (Some(d), Some(pth)) = (&dir, &path) {
-        write_cached(d, pth, key, &bpf, allowed, denied);
+    if cache {
+        write_cached(key, &bpf, allowed, denied);
     }
     Ok(Filter { bpf, allowed, denied, from_cache: false })
 }

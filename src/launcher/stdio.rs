@@ -1,39 +1,124 @@
-//! The program's stdio files, opened by the launcher with the caller's rights before clone
-//! (`--stdin`, `--stdout`, `--stderr`); the program's process puts them on 0, 1 and 2.
+//! The program's stdio files named on the host (`ward run --stdin/--stdout/--stderr`),
+//! opened by the launcher with the caller's rights before clone; the program's process puts
+//! them on 0, 1 and 2. (isolate's `-i/-o/-r` name files inside the sandbox: the program's
+//! process opens those itself, see `child::program::process::stdio_inside`.)
+//!
+//! What a previous run could have planted is never followed: a path that enters a directory
+//! the sandbox can write (a read-write bind, the work dir) is opened beneath that directory
+//! with no symbolic link allowed (openat2 RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS), without
+//! blocking on a FIFO, and only as a regular file. A regular stdin file the caller could
+//! write is fed through a sealed private copy (a memfd), so the program cannot reopen
+//! /proc/self/fd/0 for writing and change the caller's file.
 
 use crate::error::{Error, Result};
 use crate::policy::Stdio;
-use nix::libc;
-use std::fs::{File, OpenOptions};
+use nix::errno::Errno;
+use nix::fcntl::{FcntlArg, OFlag, OpenHow, ResolveFlag, SealFlag, fcntl, openat2};
+use nix::sys::stat::{Mode, SFlag, fstat};
+use std::fs::File;
 use std::os::fd::{AsFd, OwnedFd};
-use std::os::unix::fs::OpenOptionsExt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 pub fn open(p: &Stdio) -> Result<[Option<OwnedFd>; 3]> {
-    let open_in = |path: &Path| {
-        File::open(path).map_err(|e| Error::invalid(format!("--stdin {}: {e}", path.display()), "check that the file exists and that you can read it"))
+    if p.inside {
+        // opened in the sandbox's view by the program's process; only 2>&1 without a
+        // stdout file is the launcher's to arrange
+        let err = if p.stderr_to_stdout && p.stdout.is_none() { Some(dup_own_stdout()?) } else { None };
+        return Ok([None, None, err]);
+    }
+    let out = |what: &str, path: &Path| -> Result<OwnedFd> {
+        let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOCTTY;
+        open_host(path, flags, &p.writable).map_err(|e| Error::invalid(format!("{what} {}: {}", path.display(), e.0), e.1))
     };
-    let open_out = |what: &str, path: &Path| {
-        OpenOptions::new()
-            .write(true)
-            .create(true)
-            .truncate(true)
-            .mode(0o644)
-            .custom_flags(libc::O_CLOEXEC | libc::O_NOCTTY)
-            .open(path)
-            .map_err(|e| Error::invalid(format!("{what} {}: {e}", path.display()), "check that the directory exists and that you can write there"))
-    };
-    let stdout = p.stdout.as_deref().map(|x| open_out("--stdout", x)).transpose()?;
+    let stdout = p.stdout.as_deref().map(|x| out("--stdout", x)).transpose()?;
     let stderr = if p.stderr_to_stdout {
         // the same open file as stdout (one offset), or the launcher's own stdout
-        let dup = match &stdout {
-            Some(f) => f.try_clone(),
-            None => std::io::stdout().as_fd().try_clone_to_owned().map(File::from),
-        };
-        Some(dup.map_err(|e| Error::io("duplicate stdout for stderr", e))?)
+        Some(match &stdout {
+            Some(f) => f.try_clone().map_err(|e| Error::io("duplicate stdout for stderr", e))?,
+            None => dup_own_stdout()?,
+        })
     } else {
-        p.stderr.as_deref().map(|x| open_out("--stderr", x)).transpose()?
+        p.stderr.as_deref().map(|x| out("--stderr", x)).transpose()?
     };
-    let stdin = p.stdin.as_deref().map(open_in).transpose()?;
-    Ok([stdin.map(OwnedFd::from), stdout.map(OwnedFd::from), stderr.map(OwnedFd::from)])
+    let stdin = match p.stdin.as_deref() {
+        None => None,
+        Some(path) => {
+            let f = open_host(path, OFlag::O_RDONLY | OFlag::O_NOCTTY, &p.writable)
+                .map_err(|e| Error::invalid(format!("--stdin {}: {}", path.display(), e.0), e.1))?;
+            Some(private_copy(f).map_err(|e| Error::sys(format!("--stdin {}: copy into a private memfd", path.display()), e))?)
+        }
+    };
+    Ok([stdin, stdout, stderr])
+}
+
+fn dup_own_stdout() -> Result<OwnedFd> {
+    std::io::stdout().as_fd().try_clone_to_owned().map_err(|e| Error::io("duplicate stdout for stderr", e))
+}
+
+/// (what went wrong, what to do)
+type Refusal = (String, &'static str);
+
+/// Open `path` for the caller as described in the module comment.
+fn open_host(path: &Path, flags: OFlag, writable: &[PathBuf]) -> std::result::Result<OwnedFd, Refusal> {
+    let io = |e: std::io::Error| (e.to_string(), "check that the path exists and that you may open it");
+    let abs = std::path::absolute(path).map_err(io)?;
+    let (Some(parent), Some(name)) = (abs.parent(), abs.file_name()) else {
+        return Err(("not a file name".into(), "name a file"));
+    };
+    // Did the kernel's resolution of the path pass through a directory the sandbox can
+    // write? Then the rest must be real directories and a real file.
+    let mut entered = None;
+    for prefix in parent.ancestors().collect::<Vec<_>>().into_iter().rev() {
+        if let Ok(c) = std::fs::canonicalize(prefix) {
+            if let Some(r) = writable.iter().find(|r| c.starts_with(r)) {
+                entered = Some(r);
+                break;
+            }
+        }
+    }
+    let Some(root) = entered else {
+        let fd = nix::fcntl::open(&abs, flags | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o644)).map_err(|e| io(e.into()))?;
+        return Ok(fd);
+    };
+    let planted = |why: &str| (format!("{why} inside {}, which the sandbox can write", root.display()), "name a file outside the sandbox's writable directories, or remove what a previous run left there");
+    let real_parent = std::fs::canonicalize(parent).map_err(io)?;
+    let Ok(rel) = real_parent.strip_prefix(root) else {
+        return Err(planted("the path leads out through a symbolic link"));
+    };
+    let dir = nix::fcntl::open(root, OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| io(e.into()))?;
+    let how = OpenHow::new()
+        .flags(flags | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW | OFlag::O_NONBLOCK)
+        .mode(if flags.contains(OFlag::O_CREAT) { Mode::from_bits_truncate(0o644) } else { Mode::empty() })
+        .resolve(ResolveFlag::RESOLVE_BENEATH | ResolveFlag::RESOLVE_NO_SYMLINKS | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+    let fd = match openat2(&dir, &rel.join(name), how) {
+        Ok(fd) => fd,
+        Err(Errno::ELOOP) => return Err(planted("a symbolic link")),
+        Err(Errno::ENXIO) => return Err(planted("a FIFO or socket")),
+        Err(e) => return Err(io(e.into())),
+    };
+    let st = fstat(&fd).map_err(|e| io(e.into()))?;
+    if SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) != SFlag::S_IFREG {
+        return Err(planted("not a regular file (a FIFO, device or socket)"));
+    }
+    let fl = OFlag::from_bits_truncate(fcntl(&fd, FcntlArg::F_GETFL).map_err(|e| io(e.into()))?);
+    fcntl(&fd, FcntlArg::F_SETFL(fl - OFlag::O_NONBLOCK)).map_err(|e| io(e.into()))?;
+    Ok(fd)
+}
+
+/// A regular file the caller could write becomes a sealed memfd with the same contents
+/// (read-only for good: writes, growth and shrinking are sealed); anything else is passed on.
+fn private_copy(f: OwnedFd) -> nix::Result<OwnedFd> {
+    let st = fstat(&f)?;
+    let regular = SFlag::from_bits_truncate(st.st_mode & SFlag::S_IFMT.bits()) == SFlag::S_IFREG;
+    if !regular || nix::unistd::access(format!("/proc/self/fd/{}", std::os::fd::AsRawFd::as_raw_fd(&f)).as_str(), nix::unistd::AccessFlags::W_OK).is_err() {
+        return Ok(f);
+    }
+    use nix::sys::memfd::{MFdFlags, memfd_create};
+    let m = memfd_create(c"ward-stdin", MFdFlags::MFD_CLOEXEC | MFdFlags::MFD_ALLOW_SEALING)?;
+    let (mut src, mut dst) = (File::from(f), File::from(m));
+    std::io::copy(&mut src, &mut dst).map_err(|e| Errno::from_raw(e.raw_os_error().unwrap_or(Errno::EIO as i32)))?;
+    let m = OwnedFd::from(dst);
+    nix::unistd::lseek(&m, 0, nix::unistd::Whence::SeekSet)?;
+    fcntl(&m, FcntlArg::F_ADD_SEALS(SealFlag::F_SEAL_WRITE | SealFlag::F_SEAL_GROW | SealFlag::F_SEAL_SHRINK | SealFlag::F_SEAL_SEAL))?;
+    Ok(m)
 }

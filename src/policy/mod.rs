@@ -26,13 +26,18 @@ use tree::{Access, MountOp, Resolve};
 
 pub const DEFAULT_HOSTNAME: &str = "ward";
 
-/// The program's stdio files, opened by the launcher with the caller's rights.
+/// The program's stdio files: host paths opened by the launcher with the caller's rights,
+/// or (`inside`) paths in the sandbox's view opened by the program's process.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Stdio {
     pub stdin: Option<PathBuf>,
     pub stdout: Option<PathBuf>,
     pub stderr: Option<PathBuf>,
     pub stderr_to_stdout: bool,
+    pub inside: bool,
+    /// Host directories the sandbox can write (read-write and device binds, the work dir):
+    /// host-side opens never follow a symbolic link below them.
+    pub writable: Vec<PathBuf>,
 }
 
 /// The validated description of one run.
@@ -55,8 +60,6 @@ pub struct Policy {
     pub net: Option<NetPolicy>,
     pub limits: TimeLimits,
     pub cgroup: CgroupPlan,
-    /// Where the compiled filter is cached.
-    pub cache_dir: Option<PathBuf>,
     pub landlock: LandlockState,
 }
 
@@ -99,21 +102,6 @@ impl Policy {
         }
         for m in &r.tree.mounts {
             tree.extend(tree::user_op(m, fs, host.home.as_deref(), tmp_size)?);
-        }
-        // ward's own filter cache is never writable inside, even when a writable bind
-        // contains it: a program must not be able to weaken the next sandbox's filter.
-        if let Some(cache) = &host.cache_dir {
-            let shadows: Vec<MountOp> = tree
-                .iter()
-                .filter_map(|m| match m {
-                    MountOp::Bind { src, dst, access: Access::ReadWrite, .. } if cache.starts_with(src) => {
-                        let rel = cache.strip_prefix(src).ok()?;
-                        Some(MountOp::Bind { src: cache.clone(), dst: dst.join(rel), dir: true, access: Access::ReadOnly })
-                    }
-                    _ => None,
-                })
-                .collect();
-            tree.extend(shadows);
         }
         // Last: nothing of the root tmpfs itself is writable, nor /dev.
         tree.push(MountOp::RemountRo { dst: PathBuf::from("/dev") });
@@ -158,12 +146,12 @@ impl Policy {
             }
         };
         let landlock = landlock::with_ports(landlock, &r.network.allow_connect, &r.network.allow_bind, host.landlock_abi)?;
+        let writable = writable_sources(&tree);
         Ok(Policy {
             seccomp,
             net,
             limits,
             cgroup,
-            cache_dir: host.cache_dir.clone(),
             landlock,
             argv,
             exec_candidates,
@@ -174,10 +162,27 @@ impl Policy {
             env: environment,
             rlimits,
             new_session: !r.process.keep_session.unwrap_or(false),
-            stdio: Stdio { stdin: run.stdin.clone(), stdout: run.stdout.clone(), stderr: run.stderr.clone(), stderr_to_stdout: run.stderr_to_stdout },
+            stdio: Stdio {
+                stdin: run.stdin.clone(),
+                stdout: run.stdout.clone(),
+                stderr: run.stderr.clone(),
+                stderr_to_stdout: run.stderr_to_stdout,
+                inside: run.stdio_inside,
+                writable,
+            },
             workdir,
         })
     }
+}
+
+/// The host directories the sandbox can write: sources of read-write and device binds.
+fn writable_sources(tree: &[MountOp]) -> Vec<PathBuf> {
+    tree.iter()
+        .filter_map(|m| match m {
+            MountOp::Bind { src, dir: true, access: Access::ReadWrite | Access::Device, .. } => Some(src.clone()),
+            _ => None,
+        })
+        .collect()
 }
 
 /// Does the run need a cgroup leaf, and where would it come from? Refused here, before
@@ -275,9 +280,56 @@ mod tests {
                 Some("/srv/data") | Some("/home/u/proj") | Some("/tmp/w") => Ok((p.to_path_buf(), true)),
                 Some("/srv/link") => Ok((PathBuf::from("/srv/data"), true)),
                 Some("/srv/file") => Ok((p.to_path_buf(), false)),
+                Some("/tmp") => Ok((p.to_path_buf(), true)),
                 _ => Err(std::io::Error::from_raw_os_error(2)),
             }
         }
+        fn shared(&self, p: &Path) -> bool {
+            p == Path::new("/tmp")
+        }
+    }
+
+    #[test]
+    fn a_shared_directory_is_not_bound_automatically() {
+        // run from /tmp: other users' sockets there would be reachable through the bind
+        let h = Host { cwd: "/tmp".into(), ..host() };
+        let p = Policy::build(&opts(&["sh"]), &h, &FakeFs).unwrap();
+        assert_eq!(p.workdir, None);
+        assert!(!p.tree.iter().any(|m| matches!(m, MountOp::Bind { dst, .. } if dst == Path::new("/tmp"))));
+        // named explicitly it is the caller's choice
+        let mut o = opts(&["sh"]);
+        o.tree.workdir = Some(crate::request::Workdir::Dir("/tmp".into()));
+        assert_eq!(Policy::build(&o, &h, &FakeFs).unwrap().workdir, Some((PathBuf::from("/tmp"), WorkdirMode::ReadWrite)));
+    }
+
+    #[test]
+    fn a_root_caller_is_never_host_root_inside() {
+        use ids::MapWriter;
+        let root = Host { uid: 0, gid: 0, user_name: "root".into(), ..host() };
+        let p = Policy::build(&opts(&["sh"]), &root, &FakeFs).unwrap();
+        assert_eq!(p.ids.writer, MapWriter::Launcher);
+        assert_eq!((p.ids.inside_uid, p.ids.outside_uid, p.ids.outside_gid), (0, 65534, 65534));
+        assert_eq!(p.ids.uid_lines, vec![[0, 65534, 1]]);
+        // a chosen inside id and a per-box host id (ward isolate)
+        let mut o = opts(&["sh"]);
+        o.process.uid = Some(60007);
+        o.process.host_ids = Some((60007, 60007));
+        let p = Policy::build(&o, &root, &FakeFs).unwrap();
+        assert_eq!(p.ids.uid_lines, vec![[60007, 60007, 1]]);
+        // ranges: root's own range, the caller not in it
+        o.process.map_ranges = Some(true);
+        o.process.uid = Some(65535);
+        let r = Host { subuid: Some((200000, 65536)), subgid: Some((200000, 65536)), ..root.clone() };
+        let p = Policy::build(&o, &r, &FakeFs).unwrap();
+        assert_eq!(p.ids.uid_lines, vec![[0, 200000, 65536]]);
+        assert_eq!(p.ids.outside_uid, 265535);
+        o.process.uid = Some(65536);
+        assert!(Policy::build(&o, &r, &FakeFs).unwrap_err().to_string().contains("outside the mapped range 0..=65535"));
+        // never host 0, whatever is asked
+        o.process.uid = None;
+        o.process.map_ranges = None;
+        o.process.host_ids = Some((0, 0));
+        assert!(Policy::build(&o, &root, &FakeFs).unwrap_err().to_string().contains("host id 0"));
     }
 
     /// The fuzzers' made-up host, with what these tests depend on spelled out.
@@ -286,7 +338,6 @@ mod tests {
             env: vec![("TERM".into(), "xterm".into()), ("SECRET".into(), "s3".into())],
             usr_links: vec![("bin".into(), Some("usr/bin".into())), ("lib64".into(), None)],
             landlock_abi: 7,
-            cache_dir: Some("/home/u/proj/.cache/ward".into()),
             pasta: None,
             gateway: None,
             ..crate::testing::fake_host()
@@ -347,16 +398,6 @@ mod tests {
         let mut o = opts(&["sh"]);
         o.process.env.push(("A=B".into(), "x".into()));
         assert!(Policy::build(&o, &host(), &FakeFs).is_err());
-    }
-
-    #[test]
-    fn the_filter_cache_stays_read_only_inside() {
-        // the work dir /home/u/proj contains the (test) cache dir
-        let p = Policy::build(&opts(&["sh"]), &host(), &FakeFs).unwrap();
-        let cache = MountOp::Bind { src: "/home/u/proj/.cache/ward".into(), dst: "/home/u/proj/.cache/ward".into(), dir: true, access: Access::ReadOnly };
-        let at = p.tree.iter().position(|m| *m == cache).expect("cache shadowed");
-        let wd = p.tree.iter().position(|m| matches!(m, MountOp::Bind { dst, access: Access::ReadWrite, .. } if dst == Path::new("/home/u/proj"))).unwrap();
-        assert!(at > wd);
     }
 
     #[test]

@@ -49,6 +49,9 @@ pub enum MountOp {
 /// What `Policy::build` needs from the file system: canonical path and whether it is a dir.
 pub trait Resolve {
     fn resolve(&self, p: &Path) -> std::io::Result<(PathBuf, bool)>;
+    /// A directory others may write (world-writable or sticky, as /tmp, /var/tmp, /dev/shm):
+    /// other users' sockets and files can be in it.
+    fn shared(&self, p: &Path) -> bool;
 }
 
 /// The real file system, seen with the caller's rights.
@@ -59,6 +62,10 @@ impl Resolve for RealFs {
         let c = std::fs::canonicalize(p)?;
         let dir = std::fs::metadata(&c)?.is_dir();
         Ok((c, dir))
+    }
+    fn shared(&self, p: &Path) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(p).is_ok_and(|m| m.permissions().mode() & 0o1002 != 0)
     }
 }
 
@@ -224,7 +231,7 @@ pub fn resolve_workdir(w: &Workdir, mode: WorkdirMode, host: &Host, fs: &dyn Res
         }
         Workdir::Auto => {
             let Ok((c, true)) = fs.resolve(&host.cwd) else { return Ok(None) };
-            if auto_workdir_is_unsafe(&c, host.home.as_deref()) {
+            if auto_workdir_is_unsafe(&c, host.home.as_deref()) || fs.shared(&c) {
                 return Ok(None);
             }
             c
@@ -240,7 +247,10 @@ pub fn resolve_workdir(w: &Workdir, mode: WorkdirMode, host: &Host, fs: &dyn Res
 }
 
 /// The current directory is not bound automatically when binding it would expose far more
-/// than a project: `/`, the home directory or an ancestor of it, or a system directory.
+/// than a project: `/`, the home directory or an ancestor of it, or a system directory; nor
+/// (`Resolve::shared`) a directory others may write, such as /tmp: a bind exposes every
+/// unix socket in it (tmux's, an X server's, an ssh agent's), read-only or not, and
+/// `connect()` on a path socket is not a write.
 pub fn auto_workdir_is_unsafe(cwd: &Path, home: Option<&Path>) -> bool {
     if cwd == Path::new("/") {
         return true;

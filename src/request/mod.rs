@@ -45,12 +45,15 @@ pub struct Request {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Run {
     pub argv: Vec<OsString>,
-    /// Opened by the launcher with the caller's rights.
+    /// Opened by the launcher with the caller's rights (unless `stdio_inside`).
     pub stdin: Option<PathBuf>,
     pub stdout: Option<PathBuf>,
     pub stderr: Option<PathBuf>,
     /// The program's stderr goes where its stdout goes.
     pub stderr_to_stdout: bool,
+    /// The three paths name files inside the sandbox (isolate's -i/-o/-r): opened by the
+    /// program's process in the sandbox's view, with the program's rights, after chdir.
+    pub stdio_inside: bool,
 }
 
 /// One tree operation, in bubblewrap's vocabulary. The command line keeps them in the order

@@ -210,24 +210,38 @@ impl KillOnDrop {
     }
 }
 
-/// The CPU burner (tests/helpers/burn.c), built statically once and copied into `dir` as
-/// `./burn`: `./burn MS` uses MS ms of its own CPU time, `./burn forever` spins until killed
-/// (an extra argument is ignored: a marker to find it by). Tests that judge CPU time use it,
-/// never iteration counts that stand in for time.
-pub fn burner(dir: &Path) -> &'static str {
-    static BUILT: OnceLock<PathBuf> = OnceLock::new();
-    let built = BUILT.get_or_init(|| {
-        let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/helpers/burn.c");
-        let out = std::env::temp_dir().join(format!("ward-test-burn-{}", std::process::id()));
-        let st = Command::new("gcc").args(["-static", "-O2", "-o"]).arg(&out).arg(&src).status().unwrap();
-        assert!(st.success(), "building {} failed", src.display());
-        let dst = copy_for_user(&out, "burn");
-        let _ = std::fs::remove_file(&out);
-        dst
-    });
-    let dst = dir.join("burn");
+/// A test helper tests/helpers/NAME.c, built statically once and copied into `dir` as
+/// `./NAME` (owned by the test user).
+pub fn c_helper(dir: &Path, name: &'static str) -> String {
+    static BUILT: std::sync::Mutex<Vec<(&'static str, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+    let built = {
+        let mut b = BUILT.lock().unwrap();
+        match b.iter().find(|(n, _)| *n == name) {
+            Some((_, p)) => p.clone(),
+            None => {
+                let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/helpers/{name}.c"));
+                let out = std::env::temp_dir().join(format!("ward-test-{name}-{}", std::process::id()));
+                let st = Command::new("gcc").args(["-static", "-O2", "-o"]).arg(&out).arg(&src).status().unwrap();
+                assert!(st.success(), "building {} failed", src.display());
+                let dst = copy_for_user(&out, name);
+                let _ = std::fs::remove_file(&out);
+                b.push((name, dst.clone()));
+                dst
+            }
+        }
+    };
+    let dst = dir.join(name);
     std::fs::copy(built, &dst).unwrap();
     chown_user(&dst);
+    format!("./{name}")
+}
+
+/// The CPU burner (tests/helpers/burn.c) in `dir` as `./burn`: `./burn MS` uses MS ms of its
+/// own CPU time, `./burn forever` spins until killed (an extra argument is ignored: a marker
+/// to find it by). Tests that judge CPU time use it, never iteration counts that stand in
+/// for time.
+pub fn burner(dir: &Path) -> &'static str {
+    c_helper(dir, "burn");
     "./burn"
 }
 

@@ -197,23 +197,35 @@ fn the_session_keyring_is_fresh() {
 }
 
 #[test]
-fn the_filter_cache_is_used_and_read_only_inside() {
+fn the_filter_cache_cannot_be_read_or_poisoned_from_inside() {
+    // The cache is the caller's user keyring: a sandbox has its own user namespace, so its
+    // @u is another keyring, and the caller's keys are possessor-only, so not even their
+    // serial opens them. The attack of the review: a writable bind of the whole home and no
+    // seccomp, then plant a one-instruction ALLOW filter where the cache is.
     let s = Scratch::new();
     let home = s.mkdir("home");
     let set_home = |c: &mut std::process::Command| {
         c.env("HOME", &home);
     };
-    let r = run_with(&s, &["--", "true"], set_home);
-    assert_eq!(r.status(), "OK", "{}", r.stderr());
-    let cache = home.join(".cache/ward");
-    let files: Vec<_> = std::fs::read_dir(&cache).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
-    assert!(files.iter().any(|f| f.starts_with("seccomp-") && f.ends_with(".bpf")), "{files:?}");
-    // second run: from the cache; and a writable bind of $HOME does not make the cache writable
+    let first = run_with(&s, &["--", "true"], set_home);
+    assert_eq!(first.status(), "OK", "{}", first.stderr());
+    let instructions = first.v()["enforced"]["seccomp"]["instructions"].as_u64().unwrap();
+    assert!(instructions > 50, "{instructions}");
+    c_helper(&home, "keys");
+    let keys = home.join("keys");
+    let out = as_user(&keys, &["list"]).output().unwrap();
+    let serials: Vec<String> = String::from_utf8_lossy(&out.stdout).lines().map(str::to_string).collect();
+    assert!(!serials.is_empty() && serials[0].parse::<i32>().is_ok(), "the caller's keyring holds the filter: {serials:?}");
     let h = home.to_str().unwrap();
-    let script = format!("touch {h}/ok && echo fine; touch {h}/.cache/ward/evil 2>&1; (echo x > {h}/.cache/ward/{}) 2>&1", files[0]);
-    let r = run_with(&s, &["--bind", h, h, "--", "sh", "-c", &script], set_home);
-    let out = r.stdout();
-    assert!(out.starts_with("fine\n"), "{out}");
-    assert_eq!(out.matches("Read-only file system").count(), 2, "{out}");
-    assert_eq!(r.v()["enforced"]["seccomp"]["from_cache"], true);
+    let script = format!(
+        "{k} list; {k} read {}; mkdir -p {h}/.cache/ward && printf 'WARDBPF1' > {h}/.cache/ward/seccomp-0000000000000000.bpf && echo planted",
+        serials[0],
+        k = keys.display()
+    );
+    let r = run_with(&s, &["--no-seccomp", "--bind", h, h, "--", "sh", "-c", &script], set_home);
+    assert_eq!(r.stdout(), "errno EACCES\nplanted\n", "inside: no ward key in @u, the caller's key unreadable by serial; {}", r.stderr());
+    let again = run_with(&s, &["--", "true"], set_home);
+    assert_eq!(again.status(), "OK", "{}", again.stderr());
+    assert_eq!(again.v()["enforced"]["seccomp"]["from_cache"], true);
+    assert_eq!(again.v()["enforced"]["seccomp"]["instructions"].as_u64(), Some(instructions));
 }

@@ -4,6 +4,7 @@
 use crate::child::{Fail, Plan, fail};
 use crate::policy::ids::MapWriter;
 use nix::errno::Errno;
+use nix::fcntl::OFlag;
 use std::os::fd::AsRawFd;
 use nix::sys::resource::setrlimit;
 use nix::sys::stat::{Mode, umask};
@@ -28,6 +29,55 @@ pub fn stdio(plan: &Plan) -> Result<(), Fail> {
         r.map_err(|e| fail(e, format_args!("dup2({}, {i})", fd.as_raw_fd())))?;
     }
     Ok(())
+}
+
+/// isolate's -i/-o/-r: open the paths in the sandbox's view, with the program's rights and
+/// relative to its directory, as isolate does; only a regular file or a character device
+/// (a FIFO would block the run before any limit applies).
+pub fn stdio_inside(plan: &Plan) -> Result<(), Fail> {
+    let [i, o, e] = &plan.stdio_inside;
+    let wr = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC;
+    if let Some(p) = i {
+        put(open_inside(p, OFlag::O_RDONLY)?, 0)?;
+    }
+    if let Some(p) = o {
+        let fd = open_inside(p, wr)?;
+        if plan.stderr_to_stdout {
+            dup2_stderr(&fd).map_err(|e| fail(e, format_args!("dup2(stderr)")))?;
+        }
+        put(fd, 1)?;
+    }
+    if let (Some(p), false) = (e, plan.stderr_to_stdout) {
+        put(open_inside(p, wr)?, 2)?;
+    }
+    Ok(())
+}
+
+/// Make `fd` the program's fd `n` (kept as is when the open already gave `n`).
+fn put(fd: std::os::fd::OwnedFd, n: i32) -> Result<(), Fail> {
+    if fd.as_raw_fd() == n {
+        let _ = std::os::fd::IntoRawFd::into_raw_fd(fd);
+        return crate::sys::clear_cloexec(n).map_err(|e| fail(e, format_args!("fcntl({n}, F_SETFD)")));
+    }
+    let r = match n {
+        0 => dup2_stdin(&fd),
+        1 => dup2_stdout(&fd),
+        _ => dup2_stderr(&fd),
+    };
+    r.map_err(|e| fail(e, format_args!("dup2(-> {n})")))
+}
+
+fn open_inside(path: &std::ffi::CStr, flags: OFlag) -> Result<std::os::fd::OwnedFd, Fail> {
+    let shown = path.to_str().unwrap_or("?");
+    let fd = nix::fcntl::open(path, flags | OFlag::O_NOCTTY | OFlag::O_NONBLOCK | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o644))
+        .map_err(|e| fail(e, format_args!("open({shown}) in the sandbox")))?;
+    let st = nix::sys::stat::fstat(&fd).map_err(|e| fail(e, format_args!("fstat({shown})")))?;
+    let kind = st.st_mode & nix::libc::S_IFMT;
+    if kind != nix::libc::S_IFREG && kind != nix::libc::S_IFCHR {
+        return Err(fail(Errno::EINVAL, format_args!("{shown} is not a regular file or a device")));
+    }
+    nix::fcntl::fcntl(&fd, nix::fcntl::FcntlArg::F_SETFL(flags & OFlag::O_APPEND)).map_err(|e| fail(e, format_args!("fcntl({shown}, F_SETFL)")))?;
+    Ok(fd)
 }
 
 pub fn rlimits(plan: &Plan) -> Result<(), Fail> {
