@@ -97,6 +97,17 @@ pub struct RootInfo {
     pub workdir: Option<String>,
     pub workdir_mode: Option<&'static str>,
     pub operations: usize,
+    /// Every bind as mounted: the host source (canonical, opened without following a link)
+    /// and where it appears.
+    pub binds: Vec<BindInfo>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct BindInfo {
+    pub src: String,
+    pub dst: String,
+    /// "ro", "rw" or "dev".
+    pub access: &'static str,
 }
 
 /// TCP ports Landlock restricts: "any", or the allowed ones.

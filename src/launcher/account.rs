@@ -12,7 +12,8 @@ use crate::policy::limits::{CgroupPlan, Hit};
 use crate::policy::net::MTU;
 use crate::request::{NetMode, OnDeny};
 use crate::sync::ExitReport;
-use crate::verdict::{Blocked, Enforced, IdMapInfo, LandlockInfo, LandlockRule, LimitsInfo, NetworkInfo, Ports, RootInfo, SeccompInfo};
+use crate::policy::tree::{Access, MountOp};
+use crate::verdict::{BindInfo, Blocked, Enforced, IdMapInfo, LandlockInfo, LandlockRule, LimitsInfo, NetworkInfo, Ports, RootInfo, SeccompInfo};
 use nix::libc;
 
 /// What happened, and what was in force.
@@ -201,6 +202,22 @@ pub fn enforced(p: &Policy, f: &Facts<'_>) -> Enforced {
             workdir: p.workdir.as_ref().map(|(d, _)| d.display().to_string()),
             workdir_mode: p.workdir.as_ref().map(|(_, m)| m.name()),
             operations: p.tree.len(),
+            binds: p
+                .tree
+                .iter()
+                .filter_map(|m| match m {
+                    MountOp::Bind { src, dst, access, .. } => Some(BindInfo {
+                        src: src.display().to_string(),
+                        dst: dst.display().to_string(),
+                        access: match access {
+                            Access::ReadOnly => "ro",
+                            Access::ReadWrite => "rw",
+                            Access::Device => "dev",
+                        },
+                    }),
+                    _ => None,
+                })
+                .collect(),
         },
         rlimits: p.rlimits.iter().map(|(l, v)| (l.name(), *v)).collect(),
         capabilities: "none",

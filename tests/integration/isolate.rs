@@ -3,6 +3,7 @@
 
 use crate::common::*;
 use std::collections::BTreeMap;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 
 struct Iso {
@@ -219,4 +220,84 @@ fn dir_rules_with_options() {
     let out = iso.cmd(&["-b", "14", &spec(":rw"), "--run", "--", "/bin/sh", "-c", "echo x > /opt/tools/new"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(tools.join("new").exists());
+}
+
+#[test]
+fn io_files_are_opened_in_the_sandbox_s_view_as_cms_passes_them() {
+    // CMS: --dir=/tmp=<box>/home:rw --chdir=/tmp --stdin=/tmp/input.txt --stdout=/tmp/stdout.txt:
+    // the paths name files inside; nothing may land in the host's /tmp.
+    let iso = Iso::new();
+    let w = iso.init(21);
+    let home = w.join("box/home");
+    std::fs::create_dir(&home).unwrap();
+    chown_user(&home);
+    std::fs::write(home.join("input.txt"), "2 40\n").unwrap();
+    chown_user(&home.join("input.txt"));
+    let marker = format!("ward-cms-{}", std::process::id());
+    let (o, e) = (format!("--stdout=/tmp/{marker}.out"), format!("--stderr=/tmp/{marker}.err"));
+    let dir = format!("--dir=/tmp={}:rw", home.display());
+    let out = iso.cmd(&["-b", "21", &dir, "--chdir=/tmp", "--stdin=/tmp/input.txt", &o, &e, "--run", "--", "/bin/sh", "-c", "read a b; echo $((a+b)); echo err >&2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(home.join(format!("{marker}.out"))).unwrap(), "42\n");
+    assert_eq!(std::fs::read_to_string(home.join(format!("{marker}.err"))).unwrap(), "err\n");
+    assert!(!Path::new(&format!("/tmp/{marker}.out")).exists(), "written to the host's /tmp");
+    // relative paths are relative to --chdir, and a file the sandbox cannot see is an error
+    let out = iso.cmd(&["-b", "21", &dir, "--chdir=/tmp", "-i", "input.txt", "-o", "rel.out", "--run", "--", "/bin/cat"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(home.join("rel.out")).unwrap(), "2 40\n");
+    let secret = iso.s.write("secret.txt", "host only\n");
+    let m = w.join("m");
+    let out = iso.cmd(&["-b", "21", "-M", m.to_str().unwrap(), "-i", secret.to_str().unwrap(), "--run", "--", "/bin/cat"]);
+    assert_eq!(out.status.code(), Some(2), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(meta(&m).get("status").map(String::as_str), Some("XX"));
+}
+
+#[test]
+fn what_a_previous_run_planted_in_the_box_is_never_followed_on_the_host() {
+    let iso = Iso::new();
+    let w = iso.init(22);
+    let victim = iso.s.write("victim.txt", "precious\n");
+    let secret = iso.s.write("secret.txt", "the grader's secret\n");
+    std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let plant = format!("ln -s {} in.txt; ln -s {} out.txt; mkfifo fifo; echo ok", secret.display(), victim.display());
+    let out = iso.cmd(&["-b", "22", "--run", "--", "/bin/sh", "-c", &plant]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let m = w.join("meta");
+    let ms = m.to_str().unwrap();
+    // the links point at host paths the sandbox does not see: an error, never the host file
+    for args in [vec!["-i", "in.txt"], vec!["-o", "out.txt"], vec!["-i", "fifo"], vec!["-o", "fifo"]] {
+        let mut full = vec!["-b", "22", "-M", ms, "-w", "5"];
+        full.extend(&args);
+        full.extend(["--run", "--", "/bin/cat"]);
+        let t = std::time::Instant::now();
+        let out = iso.cmd(&full);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(meta(&m).get("status").map(String::as_str), Some("XX"), "{args:?}");
+        assert!(t.elapsed() < std::time::Duration::from_secs(3), "{args:?} blocked");
+    }
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    // a planted meta name is replaced, not written through
+    std::os::unix::fs::symlink(&victim, w.join("box/meta-link")).unwrap();
+    let ml = w.join("box/meta-link");
+    let out = iso.cmd(&["-b", "22", "-M", ml.to_str().unwrap(), "--run", "--", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(std::fs::read_to_string(&victim).unwrap(), "precious\n");
+    assert!(meta(&ml).contains_key("time"));
+}
+
+#[test]
+fn cleanup_removes_what_the_program_locked_and_init_starts_empty() {
+    let iso = Iso::new();
+    let w = iso.init(23);
+    let out = iso.cmd(&["-b", "23", "--run", "--", "/bin/sh", "-c", "mkdir -p a/b/c && touch a/b/c/f && ln -s / a/root && chmod 000 a/b/c a/b a"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    // --init over the old box: it is removed completely first
+    let again = iso.init(23);
+    assert_eq!(again, w);
+    assert_eq!(std::fs::read_dir(w.join("box")).unwrap().count(), 0);
+    let out = iso.cmd(&["-b", "23", "--run", "--", "/bin/sh", "-c", "mkdir -p x/y && chmod 000 x/y x"]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = iso.cmd(&["-b", "23", "--cleanup"]);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!w.exists());
 }

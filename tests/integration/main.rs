@@ -6,6 +6,7 @@
 mod bad_input;
 mod check;
 mod common;
+mod escapes;
 mod isolation;
 mod isolate;
 mod landlock;
