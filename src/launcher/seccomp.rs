@@ -12,6 +12,8 @@ use nix::libc;
 use std::io::Read;
 use crate::verdict::Blocked;
 
+const PR_SET_SECCOMP: u64 = 22;
+
 fn masked(arg: u32, mask: u32, value: u32) -> ScmpArgCompare {
     ScmpArgCompare::new(arg, ScmpCompareOp::MaskedEqual(mask as u64), value as u64)
 }
@@ -39,7 +41,7 @@ pub fn compile(p: &SeccompPolicy) -> Result<(Vec<u8>, usize, usize)> {
     f.set_ctl_optimize(2).map_err(|e| sc_err("enable the binary tree", e))?;
     let sys = |n: &str| ScmpSyscall::from_name(n).map_err(|e| sc_err(&format!("resolve {n}"), e));
     let (mut allowed, mut denied) = (0, 0);
-    let special = ["clone", "clone3", "socket", "socketpair", "ioctl", "personality"];
+    let special = ["clone", "clone3", "socket", "socketpair", "ioctl", "personality", "prctl"];
     // Every call libseccomp knows for this architecture: allowed ones get a rule; denied
     // ones fall to the default action.
     for nr in 0..1024 {
@@ -90,6 +92,16 @@ pub fn compile(p: &SeccompPolicy) -> Result<(Vec<u8>, usize, usize)> {
         }
     }
     count(p.allow.contains("personality"));
+    // prctl: PR_SET_SECCOMP only where seccomp(2) is allowed (a program's own filter would
+    // outrank these notifications and hide its denials)
+    if p.allow.contains("prctl") {
+        if p.allow.contains("seccomp") {
+            f.add_rule(ScmpAction::Allow, sys("prctl")?).map_err(|e| sc_err("allow prctl", e))?;
+        } else {
+            allow_if(&mut f, "prctl", ScmpArgCompare::new(0, ScmpCompareOp::NotEqual, PR_SET_SECCOMP))?;
+        }
+    }
+    count(p.allow.contains("prctl"));
     let (rd, wr) = nix::unistd::pipe().map_err(|e| Error::sys("pipe", e))?;
     // The filter is a few KiB, well under a pipe's buffer: export, close, read.
     f.export_bpf(&wr).map_err(|e| sc_err("export the BPF", e))?;
@@ -167,13 +179,15 @@ impl Supervisor {
             let resp = libseccomp::ScmpNotifResp::new_error(req.id, -errno, libseccomp::ScmpNotifRespFlags::empty());
             let _ = resp.respond(fd);
         };
-        let Ok(name) = req.data.syscall.get_name() else {
-            // Newer than libseccomp's table: "not implemented", so libc falls back. Not a
-            // denial of anything this version knows, so neither reported nor killed for.
-            respond(libc::ENOSYS);
-            return false;
+        // A number newer than libseccomp's table is denied like any other call (answered
+        // ENOSYS, so libc falls back), reported by number, and killed for under kill-on-deny.
+        let (name, errno) = match req.data.syscall.get_name() {
+            Ok(name) => {
+                let e = denial_errno(&name, p);
+                (name, e)
+            }
+            Err(_) => (format!("syscall_{}", i32::from(req.data.syscall)), libc::ENOSYS),
         };
-        let errno = denial_errno(&name, p);
         let args = [req.data.args[0], req.data.args[1], req.data.args[2]];
         let ename = format!("{:?}", nix::errno::Errno::from_raw(errno));
         if p.log_denied {

@@ -180,7 +180,9 @@ pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: 
             fds.push(PollFd::new(l.as_fd(), PollFlags::POLLIN));
             fds.len() - 1
         });
-        let timeout = match watch.timeout() {
+        let wait = watch.timeout();
+        let due = wait.map(|d| std::time::Instant::now() + d);
+        let timeout = match wait {
             Some(d) => PollTimeout::try_from(d).unwrap_or(PollTimeout::MAX),
             None => PollTimeout::NONE,
         };
@@ -193,7 +195,10 @@ pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: 
                 return Err(Error::sys("poll", e));
             }
         };
-        if n == 0 && watch.hit.is_none() && watch.check(init, leaf).is_some() {
+        // Checked whenever the limits are due, however busy the descriptors keep poll (a
+        // flood of seccomp notifications must not starve the limits).
+        let due_now = n == 0 || due.is_some_and(|d| std::time::Instant::now() >= d);
+        if due_now && watch.hit.is_none() && watch.check(init, leaf).is_some() {
             // A limit is reached: the whole sandbox goes (init's death kills the namespace).
             kill_sandbox();
         }

@@ -141,14 +141,12 @@ impl Watch {
     /// Check the limits now; returns the limit to kill for, if one was reached.
     pub fn check(&mut self, init: Pid, leaf: Option<&super::cgroup::Leaf>) -> Option<Hit> {
         let started = self.started?;
-        if let Some(w) = self.limits.wall_time {
-            if started.elapsed().as_secs_f64() >= w {
-                self.hit = Some(Hit::WallTime);
-                return self.hit;
-            }
-        }
+        let wall_over = self.limits.wall_time.is_some_and(|w| started.elapsed().as_secs_f64() >= w);
         if self.limits.mem.is_none() && self.limits.time.is_none() {
-            return None;
+            if wall_over {
+                self.hit = Some(Hit::WallTime);
+            }
+            return self.hit;
         }
         let u = match leaf {
             Some(l) => {
@@ -170,7 +168,11 @@ impl Watch {
                 return self.hit;
             }
         }
-        None
+        // CPU was sampled first: a run over both limits is a time limit, not a wall one
+        if wall_over {
+            self.hit = Some(Hit::WallTime);
+        }
+        self.hit
     }
 }
 

@@ -221,7 +221,7 @@ pub fn c_helper(dir: &Path, name: &'static str) -> String {
             None => {
                 let src = Path::new(env!("CARGO_MANIFEST_DIR")).join(format!("tests/helpers/{name}.c"));
                 let out = std::env::temp_dir().join(format!("ward-test-{name}-{}", std::process::id()));
-                let st = Command::new("gcc").args(["-static", "-O2", "-o"]).arg(&out).arg(&src).status().unwrap();
+                let st = Command::new("gcc").args(["-static", "-O2", "-pthread", "-o"]).arg(&out).arg(&src).status().unwrap();
                 assert!(st.success(), "building {} failed", src.display());
                 let dst = copy_for_user(&out, name);
                 let _ = std::fs::remove_file(&out);
