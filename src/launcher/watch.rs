@@ -28,8 +28,10 @@ pub struct Usage {
     pub rss: u64,
 }
 
-/// One walk over the sandbox's process tree (through /proc/PID/task/TID/children).
-pub fn sandbox_usage(init: Pid) -> Usage {
+/// One walk over the sandbox's process tree (through /proc/PID/task/TID/children). With
+/// `memfd`, the space of every memfd file a process holds open counts too (once per file):
+/// its pages are resident memory no VmRSS shows until they are mapped.
+pub fn sandbox_usage(init: Pid, memfd: bool) -> Usage {
     let page = nix::unistd::sysconf(nix::unistd::SysconfVar::PAGE_SIZE).ok().flatten().unwrap_or(4096) as u64;
     let mut u = Usage::default();
     if let Ok(stat) = std::fs::read_to_string(format!("/proc/{init}/stat")) {
@@ -42,6 +44,7 @@ pub fn sandbox_usage(init: Pid) -> Usage {
     }
     let mut stack = vec![init];
     let mut seen = 0usize;
+    let mut files = Vec::new();
     while let Some(pid) = stack.pop() {
         seen += 1;
         if seen > 100_000 {
@@ -62,9 +65,32 @@ pub fn sandbox_usage(init: Pid) -> Usage {
             if let Ok(statm) = std::fs::read_to_string(format!("/proc/{pid}/statm")) {
                 u.rss += statm.split_whitespace().nth(1).and_then(|v| v.parse::<u64>().ok()).unwrap_or(0) * page;
             }
+            if memfd {
+                u.rss += memfd_bytes(pid, &mut files);
+            }
         }
     }
     u
+}
+
+/// Bytes allocated to the memfd files `pid` holds open that were not counted yet.
+fn memfd_bytes(pid: Pid, seen: &mut Vec<(u64, u64)>) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { return 0 };
+    let mut n = 0;
+    for fd in fds.flatten() {
+        let is_memfd = std::fs::read_link(fd.path()).is_ok_and(|l| l.as_os_str().as_encoded_bytes().starts_with(b"/memfd:"));
+        if !is_memfd {
+            continue;
+        }
+        if let Ok(m) = std::fs::metadata(fd.path()) {
+            if !seen.contains(&(m.dev(), m.ino())) && seen.len() < 100_000 {
+                seen.push((m.dev(), m.ino()));
+                n += m.blocks() * 512;
+            }
+        }
+    }
+    n
 }
 
 /// How often the memory of the run is sampled (there is no bound on how fast it grows).
@@ -154,7 +180,7 @@ impl Watch {
                 let base = *self.cg_base.get_or_insert(now);
                 Usage { cpu: now - base, rss: 0 }
             }
-            None => sandbox_usage(init),
+            None => sandbox_usage(init, self.limits.mem.is_some()),
         };
         self.max_sampled_rss = self.max_sampled_rss.max(u.rss);
         self.max_sampled_cpu = self.max_sampled_cpu.max(u.cpu - self.pre_exec);

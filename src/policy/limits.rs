@@ -94,7 +94,7 @@ impl CgroupPlan {
         if leaf {
             "the kernel, in the run's cgroup leaf (CPU time from cpu.stat, killed at time + extra_time and judged against time; memory.max, peak from memory.peak)"
         } else {
-            "the launcher, sampling the sandbox's processes (approximate: no cgroup; CPU killed at time + extra_time and judged against time; memory is the sum of the processes' resident sets, sampled every 10 ms)"
+            "the launcher, sampling the sandbox's processes (approximate: no cgroup; CPU killed at time + extra_time and judged against time; memory is the sum of the processes' resident sets and the memfd files they hold, sampled every 10 ms; /tmp, /dev/shm and other tmpfs are each capped at the limit, and SysV shared memory (shmget) is denied by the filter)"
         }
     }
 }

@@ -129,7 +129,7 @@ impl Policy {
             rlimits.push((l, v.0));
         }
         let sc = &r.seccomp;
-        let seccomp = if sc.enabled.unwrap_or(true) {
+        let mut seccomp = if sc.enabled.unwrap_or(true) {
             let mut allow = if sc.allow.is_empty() { vec!["@basic".to_string()] } else { sc.allow.clone() };
             allow.retain(|a| !sc.deny.contains(a));
             Some(SeccompPolicy::new(&allow, &sc.deny, sc.allow_ptrace.unwrap_or(false), sc.on_deny.unwrap_or_default(), net.is_some(), sc.log_denied.unwrap_or(false))?)
@@ -146,6 +146,21 @@ impl Policy {
             }
         };
         let landlock = landlock::with_ports(landlock, &r.network.allow_connect, &r.network.allow_bind, host.landlock_abi)?;
+        // Sampled --mem (no leaf can be had) sees resident memory and memfd files, not what
+        // lives in tmpfs or SysV segments: tmpfs is capped at the limit, and SysV shared
+        // memory (whose size the launcher cannot see) is refused by the filter.
+        let shm_limit = limits.mem.filter(|_| matches!(cgroup.source, CgroupSource::Unavailable(_)));
+        if let Some(m) = shm_limit {
+            if let Some(sc) = &mut seccomp {
+                sc.allow.remove("shmget");
+            }
+            for op in tree.iter_mut() {
+                match op {
+                    MountOp::Tmpfs { size, .. } | MountOp::Overlay { size, .. } => *size = (*size).min(m),
+                    _ => {}
+                }
+            }
+        }
         let writable = writable_sources(&tree);
         Ok(Policy {
             seccomp,

@@ -220,6 +220,10 @@ fn dir_rules_with_options() {
     let out = iso.cmd(&["-b", "14", &spec(":rw"), "--run", "--", "/bin/sh", "-c", "echo x > /opt/tools/new"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(tools.join("new").exists());
+    // norec (no submounts) is refused, not quietly ignored
+    let out = iso.cmd(&["-b", "14", &spec(":norec"), "--run", "--", "/bin/true"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("\"norec\""), "{}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]

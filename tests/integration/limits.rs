@@ -124,3 +124,27 @@ fn output_limit_gives_ole() {
     let r = run_in(&s, &["--rlimit-fsize", "4K", "--", "sh", "-c", "exec head -c 100000 /dev/zero > /tmp/x"]);
     assert_eq!(r.status(), "SG");
 }
+
+#[test]
+fn sampled_memory_sees_memfd_and_caps_tmpfs_and_sysv_shm() {
+    // Without a cgroup (this host), --mem is sampled: memory held in a memfd (written, never
+    // mapped) counts, and what sampling cannot see is capped at the limit.
+    let s = Scratch::new();
+    let hog = c_helper(s.path(), "memfd");
+    let r = run_in(&s, &["--mem", "32M", "--wall-time", "10", "--", &hog, "200"]);
+    assert_eq!(r.status(), "MLE", "{} {}", r.stdout(), r.stderr());
+    assert_eq!(r.stdout(), "");
+    let r = run_in(&s, &["--mem", "64M", "--", &hog, "16"]);
+    assert_eq!((r.status(), r.stdout().as_str()), ("OK", "held\n"), "{}", r.stderr());
+    // /tmp and /dev/shm hold at most the limit
+    let r = run_in(&s, &["--mem", "32M", "--", "sh", "-c", "head -c 100M /dev/zero > /dev/shm/x; ls -l /dev/shm/x | awk '{print $5}'; df -B1M --output=size /tmp | tail -1"]);
+    let out = r.stdout();
+    let nums: Vec<u64> = out.split_whitespace().filter_map(|w| w.parse().ok()).collect();
+    assert_eq!(nums.len(), 2, "{out} {}", r.stderr());
+    assert!(nums[0] <= 32 << 20 && nums[1] <= 32, "{out}");
+    // SysV segments, whose size sampling cannot see, are refused and reported
+    let r = run_in(&s, &["--mem", "32M", "--", "python3", "-c", "import ctypes,os\nlibc=ctypes.CDLL(None,use_errno=True)\nr=libc.shmget(0,100<<20,0o1600)\nprint(r, os.strerror(ctypes.get_errno()))"]);
+    assert_eq!(r.stdout(), "-1 Operation not permitted\n", "{}", r.stderr());
+    assert!(r.v()["blocked"].as_array().unwrap().iter().any(|b| b["syscall"] == "shmget"));
+    assert!(r.v()["enforced"]["limits"]["enforced_by"].as_str().unwrap().contains("memfd"));
+}

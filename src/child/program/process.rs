@@ -81,6 +81,10 @@ fn open_inside(path: &std::ffi::CStr, flags: OFlag) -> Result<std::os::fd::Owned
 }
 
 pub fn rlimits(plan: &Plan) -> Result<(), Fail> {
+    // never inherited: no real-time scheduling, no raised priority
+    for (r, name) in [(nix::sys::resource::Resource::RLIMIT_RTPRIO, "RTPRIO"), (nix::sys::resource::Resource::RLIMIT_NICE, "NICE")] {
+        setrlimit(r, 0, 0).map_err(|e| fail(e, format_args!("setrlimit(RLIMIT_{name}, 0)")))?;
+    }
     for (l, v) in &plan.rlimits {
         let v = v.unwrap_or(nix::libc::RLIM_INFINITY);
         setrlimit(l.resource(), v, v).map_err(|e| fail(e, format_args!("setrlimit(RLIMIT_{}, {v})", l.name().to_uppercase())))?;
