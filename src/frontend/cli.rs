@@ -64,13 +64,14 @@ pub struct RunArgs {
     /// [default: default]. The options below override it.
     #[arg(long, value_name = "NAME|PATH")]
     pub profile: Option<String>,
-    /// Bind SRC read-only at DST (recursively read-only, nosuid, nodev).
+    /// Bind SRC read-only at DST (recursively read-only, nosuid, nodev). Any bind exposes
+    /// the unix sockets in SRC: connect() is not a write.
     #[arg(long, num_args = 2, value_names = ["SRC", "DST"], action = clap::ArgAction::Append, help_heading = "Tree")]
     pub ro_bind: Vec<PathBuf>,
     /// Bind SRC read-write at DST (nosuid, nodev).
     #[arg(long, num_args = 2, value_names = ["SRC", "DST"], action = clap::ArgAction::Append, help_heading = "Tree")]
     pub bind: Vec<PathBuf>,
-    /// Bind a device node SRC at DST (without nodev).
+    /// Bind a device node SRC at DST (without nodev; nosuid).
     #[arg(long, num_args = 2, value_names = ["SRC", "DST"], action = clap::ArgAction::Append, help_heading = "Tree")]
     pub dev_bind: Vec<PathBuf>,
     /// Mount a tmpfs at DST, of SIZE bytes (K, M, G suffixes; default: --tmp-size).
@@ -86,7 +87,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "DST", action = clap::ArgAction::Append, help_heading = "Tree")]
     pub dir: Vec<PathBuf>,
     /// The host directory bound as the work dir at the same path [default: the current
-    /// directory, unless it is /, your home directory or an ancestor of it, or a system dir].
+    /// directory, unless it is /, your home directory or an ancestor of it, a system dir, or
+    /// one others may write such as /tmp, whose sockets would be reachable].
     #[arg(long, value_name = "DIR", help_heading = "Tree")]
     pub workdir: Option<PathBuf>,
     /// How the work dir is bound: rw, ro, or overlay (writable, changes discarded) [default: rw].
@@ -137,7 +139,8 @@ pub struct RunArgs {
     #[arg(long, value_name = "SECONDS", help_heading = "Limits")]
     pub extra_time: Option<f64>,
     /// Resident memory of the whole run (K, M, G suffixes): verdict MLE. Without cgroups it
-    /// is sampled every 10 ms (approximate); --rlimit-as limits each process's address space.
+    /// is sampled every 10 ms (resident sets and memfd files; approximate), tmpfs mounts are
+    /// capped at it and SysV shmget is denied; --rlimit-as limits each process's address space.
     #[arg(long, value_name = "SIZE", help_heading = "Limits")]
     pub mem: Option<String>,
     /// Largest file the program may write, also caps --stdout/--stderr files (RLIMIT_FSIZE
@@ -167,13 +170,16 @@ pub struct RunArgs {
     /// Keep the caller's session (the program can then reach your terminal's job control).
     #[arg(long, help_heading = "Process")]
     pub keep_session: bool,
-    /// The program's stdin, opened by ward with your rights [default: inherited].
+    /// The program's stdin, opened by ward with your rights, never through a link or FIFO in
+    /// a directory the sandbox can write; a file you could write goes as a sealed copy
+    /// [default: inherited].
     #[arg(long, value_name = "FILE", help_heading = "Process")]
     pub stdin: Option<PathBuf>,
-    /// The program's stdout, created or truncated by ward with your rights.
+    /// The program's stdout, created or truncated by ward with your rights (a regular file;
+    /// never through a link in a directory the sandbox can write).
     #[arg(long, value_name = "FILE", help_heading = "Process")]
     pub stdout: Option<PathBuf>,
-    /// The program's stderr, created or truncated by ward with your rights.
+    /// The program's stderr, created or truncated by ward with your rights (as --stdout).
     #[arg(long, value_name = "FILE", help_heading = "Process")]
     pub stderr: Option<PathBuf>,
 
