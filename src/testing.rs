@@ -29,6 +29,7 @@ pub fn fake_host() -> Host {
         subuid: Some((100000, 65536)),
         subgid: Some((100000, 65536)),
         landlock_abi: 2,
+        kernel: (6, 1),
         slirp4netns: Some("/usr/bin/slirp4netns".into()),
         pasta: Some("/usr/bin/pasta".into()),
         gateway: Some(std::net::IpAddr::from([192, 0, 2, 1])),

@@ -208,6 +208,11 @@ pub struct LimitsInfo {
     pub output: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub enforced_by: Option<&'static str>,
+    /// --procs, and what enforced it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub procs: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub procs_enforced_by: Option<&'static str>,
 }
 
 /// One denied call as the verdict reports it.

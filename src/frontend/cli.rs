@@ -147,8 +147,9 @@ pub struct RunArgs {
     /// for every process): a run ended by it is OLE.
     #[arg(long, value_name = "SIZE", help_heading = "Limits")]
     pub fsize: Option<String>,
-    /// Most processes and threads of the program, all together (cgroup pids.max, plus one for
-    /// the sandbox's init; needs a delegated cgroup).
+    /// Most processes and threads of the program, all together: RLIMIT_NPROC in the
+    /// sandbox's own user namespace (Linux 5.14+; forks beyond it fail with EAGAIN), and
+    /// pids.max too when the run has a cgroup leaf.
     #[arg(long, value_name = "N", help_heading = "Limits")]
     pub procs: Option<u64>,
     /// CPU bandwidth of the whole run in CPUs, e.g. 1 or 0.5 (cgroup cpu.max; needs a

@@ -24,7 +24,61 @@ enum Mode {
     Run,
     Cleanup,
     Version,
+    Help,
 }
+
+/// `ward isolate --help`: isolate's usage, with what ward supports.
+const HELP: &str = "Usage: isolate [<options>] <command>
+
+Options:
+-b, --box-id=<id>\tWhen multiple sandboxes are used in parallel, each must get a unique ID
+    --cg\t\tEnable use of control groups (a cgroup v2 leaf in a delegated subtree)
+    --cg-mem=<size>\tLimit memory usage of the control group to <size> KB
+    --cg-timing\t\tAccepted (time is always the whole run's CPU time)
+-c, --chdir=<dir>\tChange directory to <dir> before executing the program
+-d, --dir=<dir>\t\tMake a directory <dir> visible inside the sandbox
+    --dir=<in>=<out>\tMake a directory <out> outside visible as <in> inside
+    --dir=<in>=\t\tDelete a previously defined directory rule (even a default one)
+    --dir=...:<opt>\tSpecify options for a rule:
+\t\t\t\tdev\tAllow access to special files
+\t\t\t\tfs\tMount a filesystem (proc is always mounted; others are not offered)
+\t\t\t\tmaybe\tSkip this rule if <out> does not exist
+\t\t\t\tnoexec\tDo not allow execution of binaries
+\t\t\t\trw\tAllow read-write access
+\t\t\t\ttmp\tCreate as a temporary directory (implies rw)
+\t\t\t(norec is refused: ward's binds include submounts)
+-E, --env=<var>\t\tInherit the environment variable <var> from the parent process
+-E, --env=<var>=<val>\tSet the environment variable <var> to <val>
+-x, --extra-time=<time>\tSet extra timeout, before which a timing-out program is not yet killed
+-e, --full-env\t\tInherit full environment of the parent process
+-f, --fsize=<size>\tMax size (in KB) of files that can be created
+-k, --stack=<size>\tLimit stack size to <size> KB (default: 0=unlimited)
+-m, --mem=<size>\tLimit address space to <size> KB
+-M, --meta=<file>\tOutput process information to <file> (name:value)
+-p, --processes[=<max>]\tEnable multiple processes (at most <max> of them, threads included); default: 1
+-q, --quota=<blk>,<ino>\tAccepted (boxes have no quotas)
+-r, --stderr=<file>\tRedirect stderr to <file> (a path inside the sandbox)
+    --stderr-to-stdout\tRedirect stderr to stdout
+-i, --stdin=<file>\tRedirect stdin from <file> (a path inside the sandbox)
+-o, --stdout=<file>\tRedirect stdout to <file> (a path inside the sandbox)
+    --share-net\t\tShare network with the parent (user-mode NAT, host loopback reachable)
+-s, --silent\t\tDo not print status messages except for fatal errors
+-t, --time=<time>\tSet run time limit (seconds, fractions allowed)
+-v, --verbose\t\tBe verbose (prints ward's verdict as JSON)
+-w, --wall-time=<time>\tSet wall clock time limit (seconds, fractions allowed)
+    --inherit-fds, --no-default-dirs, --no-cg-timing\tAccepted
+
+Commands:
+    --init\t\tInitialize sandbox (and print its name)
+    --run -- <cmd>\tRun given command within sandbox
+    --cleanup\t\tClean up sandbox
+    --version\t\tDisplay program version and configuration
+    --help\t\tThis text
+
+ward runs isolate's interface without root: boxes live under $WARD_ISOLATE_ROOT, else
+$XDG_RUNTIME_DIR/ward-isolate, else /tmp/ward-isolate-UID. Exit status: 0 ok, 1 the program
+failed (RE, SG, TO), 2 a sandbox or usage error (XX).
+";
 
 /// isolate's command line, parsed.
 #[derive(Debug, Default)]
@@ -56,7 +110,7 @@ struct Args {
 }
 
 fn usage(msg: &str) -> Error {
-    Error::invalid(format!("{msg}\nUsage: isolate [<options>] <command>\n\nCommands: --init, --run -- <program> <arguments>, --cleanup, --version\nSee `ward isolate --help` or isolate(1)."), "")
+    Error::invalid(format!("{msg}\nUsage: isolate [<options>] <command>\n\nCommands: --init, --run -- <program> <arguments>, --cleanup, --version\nRun `ward isolate --help` for the options."), "")
 }
 
 fn num<T: std::str::FromStr>(opt: &str, v: &str) -> Result<T> {
@@ -104,6 +158,7 @@ fn parse(raw: &[OsString]) -> Result<Args> {
                 "e" => "full-env",
                 "s" => "silent",
                 "v" => "verbose",
+                "h" => "help",
                 _ => return Err(usage(&format!("Unknown option {arg}"))),
             };
             (long.to_string(), if rest.is_empty() { None } else { Some(rest.to_string()) })
@@ -127,6 +182,7 @@ fn parse(raw: &[OsString]) -> Result<Args> {
             "run" => a.mode = Some(Mode::Run),
             "cleanup" => a.mode = Some(Mode::Cleanup),
             "version" => a.mode = Some(Mode::Version),
+            "help" => a.mode = Some(Mode::Help),
             "box-id" => a.box_id = num(&name, &value()?)?,
             "time" => a.time = Some(num(&name, &value()?)?),
             "extra-time" => a.extra_time = Some(num(&name, &value()?)?),
@@ -378,12 +434,14 @@ fn request(a: &Args, boxdir: &Path) -> Result<Request> {
         // one), --cg-mem is the leaf's memory.max, -p its pids.max
         o.limits.require_cgroup = Some(true);
         o.limits.mem = a.cg_mem.map(|k| Size(k * 1024));
-        o.limits.procs = match a.processes {
-            Some(Some(n)) => Some(n),
-            Some(None) => None,
-            None => Some(1),
-        };
     }
+    // -p N: at most N processes and threads; -p alone: no limit; absent: isolate's default of
+    // one. RLIMIT_NPROC in the sandbox's own user namespace (5.14+), pids.max too with --cg.
+    o.limits.procs = match a.processes {
+        Some(Some(n)) => Some(n),
+        Some(None) => None,
+        None => Some(1),
+    };
     Ok(o)
 }
 
@@ -422,6 +480,10 @@ pub fn main(args: &[OsString]) -> i32 {
             return 2;
         }
     };
+    if a.mode == Some(Mode::Help) {
+        print!("{HELP}");
+        return 0;
+    }
     if a.mode == Some(Mode::Version) {
         println!("The process isolator 2.0 (ward {} rootless front end)", env!("CARGO_PKG_VERSION"));
         return 0;

@@ -35,6 +35,8 @@ pub struct Host {
     pub subgid: Option<(u32, u32)>,
     /// The kernel's Landlock ABI (0: none).
     pub landlock_abi: u8,
+    /// The running kernel's (major, minor).
+    pub kernel: (u32, u32),
     /// Networking helpers found on PATH, and the host's IPv4 default gateway (only gathered
     /// when networking is asked for).
     pub slirp4netns: Option<PathBuf>,
@@ -200,6 +202,7 @@ impl Host {
             subuid,
             subgid,
             landlock_abi: probe::landlock_abi_capped(),
+            kernel: probe::kernel_version(),
             slirp4netns: if want_net { probe::find_program("slirp4netns") } else { None },
             pasta: if want_net { probe::find_program("pasta") } else { None },
             gateway: if want_net { host_gateway() } else { None },

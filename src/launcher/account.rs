@@ -168,7 +168,8 @@ pub fn enforced(p: &Policy, f: &Facts<'_>) -> Enforced {
         },
     };
     let l = &p.limits;
-    let limits = if l.is_empty() {
+    let procs = p.cgroup.limits.procs;
+    let mut limits = if l.is_empty() {
         LimitsInfo::default()
     } else {
         LimitsInfo {
@@ -178,8 +179,18 @@ pub fn enforced(p: &Policy, f: &Facts<'_>) -> Enforced {
             mem: l.mem,
             output: l.output,
             enforced_by: Some(CgroupPlan::enforced_by(f.leaf.is_some())),
+            ..LimitsInfo::default()
         }
     };
+    if let Some(n) = procs {
+        limits.procs = Some(n);
+        let nproc = p.rlimits.iter().any(|(k, v)| *k == crate::request::Limit::Nproc && v.is_some());
+        limits.procs_enforced_by = Some(match (f.leaf.is_some(), nproc) {
+            (true, true) => "pids.max in the run's cgroup leaf, and RLIMIT_NPROC in the sandbox's user namespace",
+            (true, false) => "pids.max in the run's cgroup leaf",
+            (false, _) => "RLIMIT_NPROC in the sandbox's user namespace (its processes and threads of the program's uid; init is one)",
+        });
+    }
     Enforced {
         namespaces: vec!["user", "mount", "pid", "ipc", "uts", "cgroup", "net"],
         id_map: IdMapInfo {

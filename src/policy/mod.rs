@@ -128,6 +128,15 @@ impl Policy {
             rlimits.retain(|(k, _)| *k != l);
             rlimits.push((l, v.0));
         }
+        // --procs: RLIMIT_NPROC set in the sandbox's user namespace counts its processes and
+        // threads only (5.14+), init among them when it runs as the program's uid; with a
+        // leaf, pids.max enforces it as well
+        if let (Some(n), true) = (r.limits.procs, nproc_per_userns(host)) {
+            if !r.process.rlimits.contains_key(&Limit::Nproc) {
+                let init_counted = ids.writer != ids::MapWriter::Helpers || ids.inside_uid == 0;
+                rlimits.push((Limit::Nproc, Some(n + u64::from(init_counted))));
+            }
+        }
         let sc = &r.seccomp;
         let mut seccomp = if sc.enabled.unwrap_or(true) {
             let mut allow = if sc.allow.is_empty() { vec!["@basic".to_string()] } else { sc.allow.clone() };
@@ -200,14 +209,18 @@ fn writable_sources(tree: &[MountOp]) -> Vec<PathBuf> {
         .collect()
 }
 
+/// From Linux 5.14 RLIMIT_NPROC counts the processes of a uid per user namespace: set inside
+/// the sandbox's own, it limits the sandbox's processes and threads only.
+pub fn nproc_per_userns(host: &Host) -> bool {
+    host.kernel >= (5, 14)
+}
+
 /// Does the run need a cgroup leaf, and where would it come from? Refused here, before
 /// anything runs, when it is required and none can be had.
 fn build_cgroup(r: &Request, host: &Host) -> Result<CgroupPlan> {
     let l = &r.limits;
     let need = if l.require_cgroup.unwrap_or(false) {
         CgroupNeed::Required("--require-cgroup")
-    } else if l.procs.is_some() {
-        CgroupNeed::Required("--procs")
     } else if l.cpus.is_some() {
         CgroupNeed::Required("--cpus")
     } else {
@@ -220,6 +233,15 @@ fn build_cgroup(r: &Request, host: &Host) -> Result<CgroupPlan> {
     };
     if let (CgroupNeed::Required(what), CgroupSource::Unavailable(why)) = (need, &source) {
         return Err(no_cgroup(what, &why.to_string()));
+    }
+    if let (Some(n), CgroupSource::Unavailable(why), false) = (l.procs, &source, nproc_per_userns(host)) {
+        return Err(Error::host(
+            format!(
+                "--procs {n}: without a cgroup leaf ({why}) the process limit is RLIMIT_NPROC in the sandbox's own user namespace, which counts only the sandbox's processes from Linux 5.14 on; this kernel is {}.{}",
+                host.kernel.0, host.kernel.1
+            ),
+            "use a delegated cgroup (see 'ward check'), or a newer kernel",
+        ));
     }
     Ok(CgroupPlan { need, source, limits: CgLimits { mem: l.mem.map(|m| m.0), procs: l.procs, cpus: l.cpus } })
 }
@@ -353,6 +375,7 @@ mod tests {
             env: vec![("TERM".into(), "xterm".into()), ("SECRET".into(), "s3".into())],
             usr_links: vec![("bin".into(), Some("usr/bin".into())), ("lib64".into(), None)],
             landlock_abi: 7,
+            kernel: (6, 18),
             pasta: None,
             gateway: None,
             ..crate::testing::fake_host()

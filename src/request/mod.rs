@@ -257,7 +257,7 @@ pub const RLIMITS: [(Limit, nix::sys::resource::Resource, &str, &str); 7] = {
         (Limit::As, R::RLIMIT_AS, "SIZE", "RLIMIT_AS for the program (bytes, K/M/G suffixes, or unlimited)."),
         (Limit::Fsize, R::RLIMIT_FSIZE, "SIZE", "RLIMIT_FSIZE: largest file the program may write."),
         (Limit::Nofile, R::RLIMIT_NOFILE, "N", "RLIMIT_NOFILE: most open files."),
-        (Limit::Nproc, R::RLIMIT_NPROC, "N", "RLIMIT_NPROC (counts all processes of your uid on the host, not only the sandbox's)."),
+        (Limit::Nproc, R::RLIMIT_NPROC, "N", "RLIMIT_NPROC: set in the sandbox's own user namespace, it counts the sandbox's processes and threads of the program's uid (Linux 5.14+; init is one of them). --procs is the simpler form."),
         (Limit::Cpu, R::RLIMIT_CPU, "SECONDS", "RLIMIT_CPU in seconds, per process."),
         (Limit::Stack, R::RLIMIT_STACK, "SIZE", "RLIMIT_STACK."),
         (Limit::Core, R::RLIMIT_CORE, "SIZE", "RLIMIT_CORE [default: 0]."),
@@ -327,7 +327,8 @@ pub struct Limits {
     /// Resident memory of the whole run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub mem: Option<Size>,
-    /// Processes and threads of the whole run (cgroup pids.max).
+    /// Processes and threads of the whole run (cgroup pids.max; RLIMIT_NPROC in the sandbox's
+    /// user namespace as well, and alone without a leaf, from Linux 5.14).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub procs: Option<u64>,
     /// CPU bandwidth in CPUs (cgroup cpu.max).

@@ -76,7 +76,7 @@ fn isolate_as_root_runs_each_box_as_its_own_host_id() {
     let boxdir = Path::new(String::from_utf8_lossy(&init.stdout).trim()).join("box");
     assert_eq!(std::fs::metadata(&boxdir).unwrap().uid(), 60007);
     let meta = s.join("meta");
-    let run = iso(&["-b", "7", "-M", meta.to_str().unwrap(), "-o", "out.txt", "--run", "--", "/bin/sh", "-c", "id -u; id -G; (echo 1 > /proc/sys/vm/drop_caches) 2>/dev/null && echo WROTE; true"]);
+    let run = iso(&["-b", "7", "-p", "-M", meta.to_str().unwrap(), "-o", "out.txt", "--run", "--", "/bin/sh", "-c", "id -u; id -G; (echo 1 > /proc/sys/vm/drop_caches) 2>/dev/null && echo WROTE; true"]);
     assert_eq!(run.status.code(), Some(0), "{}", String::from_utf8_lossy(&run.stderr));
     assert_eq!(std::fs::read_to_string(boxdir.join("out.txt")).unwrap(), "60007\n60007\n");
     assert_eq!(std::fs::metadata(boxdir.join("out.txt")).unwrap().uid(), 60007);

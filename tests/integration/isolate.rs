@@ -193,6 +193,13 @@ fn usage_errors_and_version() {
     let mut c = as_user(ward_bin(), &["isolate", "--version"]);
     c.current_dir(iso.s.path());
     assert!(String::from_utf8_lossy(&c.output().unwrap().stdout).starts_with("The process isolator"));
+    // --help answers with isolate's usage and what ward supports, exit 0
+    for h in ["--help", "-h"] {
+        let out = iso.cmd(&[h]);
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert_eq!(out.status.code(), Some(0), "{h}");
+        assert!(text.starts_with("Usage: isolate [<options>] <command>") && text.contains("--processes[=<max>]") && text.contains("--cg-mem=<size>"), "{text}");
+    }
 }
 
 #[test]
@@ -264,7 +271,7 @@ fn what_a_previous_run_planted_in_the_box_is_never_followed_on_the_host() {
     let secret = iso.s.write("secret.txt", "the grader's secret\n");
     std::fs::set_permissions(&secret, std::fs::Permissions::from_mode(0o600)).unwrap();
     let plant = format!("ln -s {} in.txt; ln -s {} out.txt; mkfifo fifo; echo ok", secret.display(), victim.display());
-    let out = iso.cmd(&["-b", "22", "--run", "--", "/bin/sh", "-c", &plant]);
+    let out = iso.cmd(&["-b", "22", "-p", "--run", "--", "/bin/sh", "-c", &plant]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     let m = w.join("meta");
     let ms = m.to_str().unwrap();
@@ -293,15 +300,29 @@ fn what_a_previous_run_planted_in_the_box_is_never_followed_on_the_host() {
 fn cleanup_removes_what_the_program_locked_and_init_starts_empty() {
     let iso = Iso::new();
     let w = iso.init(23);
-    let out = iso.cmd(&["-b", "23", "--run", "--", "/bin/sh", "-c", "mkdir -p a/b/c && touch a/b/c/f && ln -s / a/root && chmod 000 a/b/c a/b a"]);
+    let out = iso.cmd(&["-b", "23", "-p", "--run", "--", "/bin/sh", "-c", "mkdir -p a/b/c && touch a/b/c/f && ln -s / a/root && chmod 000 a/b/c a/b a"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     // --init over the old box: it is removed completely first
     let again = iso.init(23);
     assert_eq!(again, w);
     assert_eq!(std::fs::read_dir(w.join("box")).unwrap().count(), 0);
-    let out = iso.cmd(&["-b", "23", "--run", "--", "/bin/sh", "-c", "mkdir -p x/y && chmod 000 x/y x"]);
+    let out = iso.cmd(&["-b", "23", "-p", "--run", "--", "/bin/sh", "-c", "mkdir -p x/y && chmod 000 x/y x"]);
     assert_eq!(out.status.code(), Some(0));
     let out = iso.cmd(&["-b", "23", "--cleanup"]);
     assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(!w.exists());
+}
+
+#[test]
+fn processes_are_limited_without_cg_as_isolate_does() {
+    // -p absent: one process (isolate's default); -p N: N; -p: no limit
+    let iso = Iso::new();
+    iso.init(24);
+    let fork = ["--run", "--", "/bin/sh", "-c", "(true) && echo forked"];
+    let out = iso.cmd(&[&["-b", "24"][..], &fork].concat());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "", "{}", String::from_utf8_lossy(&out.stderr));
+    let out = iso.cmd(&[&["-b", "24", "-p2"][..], &fork].concat());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "forked\n", "{}", String::from_utf8_lossy(&out.stderr));
+    let out = iso.cmd(&[&["-b", "24", "--processes"][..], &fork].concat());
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "forked\n");
 }

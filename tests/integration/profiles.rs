@@ -111,7 +111,7 @@ fn bad_profiles_are_refused_before_running() {
         ("[tree]\nworkdir = \"none\"\nfrobnicate = true\n", "line 3"),
         ("[seccomp]\nallow = [\"@basic\", \"not_a_syscall\"]\n", "seccomp.allow: unknown system call \"not_a_syscall\""),
         ("[landlock]\nabi = 9\n", "landlock.abi = 9"),
-        ("[limits]\nprocs = 5\n", "--procs: no cgroup can be used"),
+        ("[limits]\ncpus = 1\n", "--cpus: no cgroup can be used"),
         ("extends = \"nope\"\n", "no such built-in profile"),
     ];
     for (text, want) in cases {
