@@ -105,7 +105,29 @@ pub fn run() -> Report {
         probe::landlock().map(|abi| format!("ABI {abi}")).map_err(|e| (e, "boot a kernel with Landlock enabled (Linux 5.13+, lsm=...,landlock)".into())),
     ));
     items.push(item("seccomp", false, probe::seccomp().map(|()| "seccomp filters available".into()).map_err(|e| (e, "use a kernel with CONFIG_SECCOMP_FILTER".into()))));
+    let delegated = delegation.ok;
     items.push(delegation);
+    let (maj, min) = probe::kernel_version();
+    items.push(item(
+        "process limit",
+        false,
+        match ((maj, min) >= (5, 14), delegated) {
+            (true, true) => Ok("--procs and isolate -p: pids.max in the run's leaf, and RLIMIT_NPROC in the sandbox's own user namespace".into()),
+            (true, false) => Ok("--procs and isolate -p: RLIMIT_NPROC in the sandbox's own user namespace (counts only the sandbox's processes and threads)".into()),
+            (false, true) => Ok("--procs and isolate -p: pids.max in the run's leaf".into()),
+            (false, false) => Err((
+                format!("--procs and isolate -p cannot be enforced: no delegated cgroup, and RLIMIT_NPROC counts per user namespace only from Linux 5.14 (this is {maj}.{min})"),
+                "use a delegated cgroup v2 subtree or a newer kernel".into(),
+            )),
+        },
+    ));
+    if nix::unistd::Uid::effective().is_root() {
+        items.push(item(
+            "root caller",
+            false,
+            Ok("you are root: programs run as host nobody/nogroup (65534), isolate boxes as 60000+box, never as host root".into()),
+        ));
+    }
     for helper in ["slirp4netns", "pasta"] {
         items.push(item(
             helper,

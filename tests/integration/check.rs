@@ -17,11 +17,18 @@ fn check_reports_this_host() {
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["ok"], true);
     let names: Vec<&str> = v["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
-    for n in ["user namespaces", "sandbox", "newuidmap/newgidmap", "subordinate ids", "landlock", "seccomp", "cgroup v2 delegation", "slirp4netns", "pasta", "/dev/net/tun"] {
+    for n in ["user namespaces", "sandbox", "newuidmap/newgidmap", "subordinate ids", "landlock", "seccomp", "cgroup v2 delegation", "process limit", "slirp4netns", "pasta", "/dev/net/tun"] {
         assert!(names.contains(&n), "{n} missing from {names:?}");
     }
     let sub = v["items"].as_array().unwrap().iter().find(|i| i["name"] == "subordinate ids").unwrap();
     assert_eq!(sub["ok"], user().drop, "{sub}"); // the test user has ranges
+    let procs = v["items"].as_array().unwrap().iter().find(|i| i["name"] == "process limit").unwrap();
+    assert!(procs["detail"].as_str().unwrap().contains("RLIMIT_NPROC in the sandbox's own user namespace"), "{procs}");
+    // as root, check says what root's programs run as
+    if nix::unistd::Uid::current().is_root() {
+        let out = std::process::Command::new(ward_bin()).args(["check"]).current_dir(s.path()).output().unwrap();
+        assert!(String::from_utf8_lossy(&out.stdout).contains("OK    root caller: you are root: programs run as host nobody/nogroup (65534)"), "{}", String::from_utf8_lossy(&out.stdout));
+    }
 }
 
 #[test]
