@@ -257,16 +257,18 @@ pub fn box_root() -> Result<PathBuf> {
 }
 
 /// isolate's box uids: the first is 60000, one per box. Only a root caller maps the program
-/// to it (an ordinary caller's program is the caller).
+/// to it (an ordinary caller's program is the caller). Boxes from 5534 on (CMS gives shards
+/// ids up to 65999) skip nobody and (uid_t)-1 of 16 bits: 70000+box.
 const FIRST_BOX_ID: u32 = 60000;
 
 fn root_box_id(box_id: u32) -> Result<Option<u32>> {
     if !nix::unistd::Uid::effective().is_root() {
         return Ok(None);
     }
-    match FIRST_BOX_ID.checked_add(box_id).filter(|id| *id < 65534) {
+    let id = if box_id < 65534 - FIRST_BOX_ID { FIRST_BOX_ID.checked_add(box_id) } else { 70000u32.checked_add(box_id) };
+    match id.filter(|id| *id < u32::MAX - 1) {
         Some(id) => Ok(Some(id)),
-        None => Err(usage(&format!("Sandbox ID out of range (allowed: 0-{} when run as root)", 65533 - FIRST_BOX_ID))),
+        None => Err(usage(&format!("Sandbox ID {box_id} out of range"))),
     }
 }
 

@@ -131,6 +131,14 @@ pub fn tun_usable() -> Result<(), String> {
     }
 }
 
+/// The running kernel's (major, minor), from uname (0.0 if unreadable).
+pub fn kernel_version() -> (u32, u32) {
+    let Ok(u) = nix::sys::utsname::uname() else { return (0, 0) };
+    let rel = u.release().to_string_lossy().into_owned();
+    let mut it = rel.split(|c: char| !c.is_ascii_digit()).filter_map(|x| x.parse().ok());
+    (it.next().unwrap_or(0), it.next().unwrap_or(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -151,12 +159,4 @@ mod tests {
         assert_eq!(passwd_entry(p, 5), None);
         assert_eq!(group_entry("root:x:0:\nstaff:x:50:a,b\n", 50), Some("staff".into()));
     }
-}
-
-/// The running kernel's (major, minor), from uname (0.0 if unreadable).
-pub fn kernel_version() -> (u32, u32) {
-    let Ok(u) = nix::sys::utsname::uname() else { return (0, 0) };
-    let rel = u.release().to_string_lossy().into_owned();
-    let mut it = rel.split(|c: char| !c.is_ascii_digit()).filter_map(|x| x.parse().ok());
-    (it.next().unwrap_or(0), it.next().unwrap_or(0))
 }

@@ -67,13 +67,9 @@ fn require_cgroup_refuses_here() {
 #[test]
 fn cgroup_only_limits_are_refused_without_a_cgroup() {
     let s = Scratch::new();
-    for opt in [&["--cpus", "1"][..]] {
-        let mut args = opt.to_vec();
-        args.extend(["--", "true"]);
-        let r = run_in(&s, &args);
-        assert_eq!(r.code(), 125, "{opt:?}");
-        assert!(r.stderr().contains(&format!("{}: no cgroup can be used: cgroup v2 is not mounted", opt[0])), "{}", r.stderr());
-    }
+    let r = run_in(&s, &["--cpus", "1", "--", "true"]);
+    assert_eq!(r.code(), 125);
+    assert!(r.stderr().contains("--cpus: no cgroup can be used: cgroup v2 is not mounted"), "{}", r.stderr());
     let out = ward_cmd(s.path(), &["cleanup"]).output().unwrap();
     assert_eq!(String::from_utf8_lossy(&out.stdout), "nothing to clean: no delegated cgroup (cgroup v2 is not mounted at /sys/fs/cgroup (hybrid or v1 host))\n");
 }
@@ -154,7 +150,7 @@ fn procs_without_a_cgroup_is_rlimit_nproc_in_the_sandbox_s_namespace() {
     // --procs N: N processes and threads of the program (init aside), counted in the
     // sandbox's own user namespace only, so the caller's other processes do not count.
     let s = Scratch::new();
-    let _others: Vec<KillOnDrop> = (0..3).map(|_| KillOnDrop(as_user("sleep", &["30"]).spawn().unwrap())).collect();
+    let _others: Vec<KillOnDrop> = (0..3).map(|_| KillOnDrop(as_user("sleep", &["29"]).spawn().unwrap())).collect();
     let fork8 = "import os,time\nok=0\nfor i in range(8):\n  try:\n    if os.fork()==0:\n      time.sleep(2); os._exit(0)\n    ok+=1\n  except BlockingIOError: pass\nprint(ok, flush=True)\nos._exit(0)";
     let r = run_in(&s, &["--procs", "4", "--", "python3", "-c", fork8]);
     // python is one of the 4: three more forks succeed

@@ -60,16 +60,32 @@ enum Kind {
     File,
 }
 
-/// The mount point `path`, created when missing (directories 0755, an empty file 0644)
-/// without following a symbolic link anywhere on the way, and opened: what is then mounted
-/// on the returned fd lands exactly there, even below a directory another sandbox can write.
-fn target(path: &CStr, kind: Kind) -> Result<OwnedFd, Fail> {
-    match openat2(AT_FDCWD, path, no_symlinks(OFlag::O_PATH)) {
-        Ok(fd) => return Ok(fd),
-        Err(Errno::ENOENT) => {}
-        Err(e) => return Err(fail(e, format_args!("open mount point {} (no symbolic links)", shown(path)))),
+/// The mount point `path`, created when missing (directories 0755, an empty file 0644) and
+/// opened: what is then mounted on the returned fd lands exactly there. `careful` (the path
+/// lies below a bind, which another sandbox may write): no symbolic link is followed
+/// anywhere on the way. Otherwise the path is on ward's own tmpfs, which nothing else
+/// writes while the root is built, and plain path calls are enough.
+fn target(path: &CStr, kind: Kind, careful: bool) -> Result<OwnedFd, Fail> {
+    if !careful {
+        let made = match kind {
+            Kind::Dir => mkdir(path, Mode::from_bits_truncate(0o755)),
+            Kind::File => open(path, OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o644)).map(drop),
+        };
+        match made {
+            Ok(()) | Err(Errno::EEXIST) => {
+                return open(path, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| fail(e, format_args!("open mount point {}", shown(path))));
+            }
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(fail(e, format_args!("create mount point {}", shown(path)))),
+        }
+    } else {
+        match openat2(AT_FDCWD, path, no_symlinks(OFlag::O_PATH)) {
+            Ok(fd) => return Ok(fd),
+            Err(Errno::ENOENT) => {}
+            Err(e) => return Err(fail(e, format_args!("open mount point {} (no symbolic links)", shown(path)))),
+        }
     }
-    let (dir, name) = parent(path)?;
+    let (dir, name) = parent(path, careful)?;
     create(&dir, name, kind).map_err(|e| fail(e, format_args!("create mount point {}", shown(path))))
 }
 
@@ -86,13 +102,25 @@ fn create(dir: &OwnedFd, name: &CStr, kind: Kind) -> nix::Result<OwnedFd> {
     }
 }
 
-/// The directory that holds `path` (created like `mkdir -p`, each component 0755, never
-/// through a symbolic link) and the last component's name.
-fn parent(path: &CStr) -> Result<(OwnedFd, &CStr), Fail> {
+/// The directory that holds `path` (created like `mkdir -p`, each component 0755; never
+/// through a symbolic link when `careful`) and the last component's name.
+fn parent(path: &CStr, careful: bool) -> Result<(OwnedFd, &CStr), Fail> {
     let all = path.to_bytes_with_nul();
     let bytes = path.to_bytes();
     let cut = bytes.iter().rposition(|b| *b == b'/').ok_or_else(|| fail(Errno::EINVAL, format_args!("{}: not an absolute path", shown(path))))?;
     let name = CStr::from_bytes_with_nul(&all[cut + 1..]).map_err(|_| fail(Errno::EINVAL, format_args!("{}", shown(path))))?;
+    // the usual case: the parent is there (one call)
+    let mut buf = [0u8; 4096];
+    if cut > 0 && cut < buf.len() {
+        buf[..cut].copy_from_slice(&bytes[..cut]);
+        if let Ok(p) = CStr::from_bytes_until_nul(&buf) {
+            let dirflags = OFlag::O_PATH | OFlag::O_DIRECTORY;
+            let found = if careful { openat2(AT_FDCWD, p, no_symlinks(dirflags)) } else { open(p, dirflags | OFlag::O_CLOEXEC, Mode::empty()) };
+            if let Ok(d) = found {
+                return Ok((d, name));
+            }
+        }
+    }
     let mut dir = open(c"/", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| fail(e, format_args!("open(/)")))?;
     for comp in bytes[..cut].split(|b| *b == b'/').filter(|c| !c.is_empty()) {
         let mut buf = [0u8; 256];
@@ -107,6 +135,12 @@ fn parent(path: &CStr) -> Result<(OwnedFd, &CStr), Fail> {
         })?;
     }
     Ok((dir, name))
+}
+
+/// Is `path` below one of the binds made so far (whose contents another sandbox may write)?
+fn below(path: &CStr, binds: &[&[u8]]) -> bool {
+    let p = path.to_bytes();
+    binds.iter().any(|b| p.len() > b.len() && p.starts_with(b) && p[b.len()] == b'/')
 }
 
 /// Mount on a directory held by `at` through the working directory: `mount(..., ".")` names
@@ -136,14 +170,14 @@ pub fn open_sources(ops: &[Op]) -> Result<Vec<OwnedFd>, Fail> {
 
 /// Bind the tree at `src` onto `dst` with `attrs` set first: open_tree clones it detached,
 /// mount_setattr makes it read-only/nosuid/nodev before it is visible, move_mount attaches it.
-fn bind_fd(src: &OwnedFd, dst: &CStr, kind: Kind, attrs: u64, what: &str) -> Result<(), Fail> {
+fn bind_fd(src: &OwnedFd, dst: &CStr, kind: Kind, attrs: u64, what: &str, careful: bool) -> Result<(), Fail> {
     let tree = sys::open_tree_clone(src.as_fd()).map_err(|e| fail(e, format_args!("open_tree({} -> {}, clone)", what, shown(dst))))?;
     let later = match sys::mount_setattr_fd(tree.as_fd(), attrs) {
         Ok(()) => false,
         Err(Errno::ENOSYS) => true, // before 5.12: remount the attached tree below
         Err(e) => return Err(fail(e, format_args!("mount_setattr({} -> {}, {what})", "bind", shown(dst)))),
     };
-    let at = target(dst, kind)?;
+    let at = target(dst, kind, careful)?;
     sys::move_mount_fd(tree.as_fd(), at.as_fd()).map_err(|e| fail(e, format_args!("move_mount(-> {}, bind {what})", shown(dst))))?;
     if later { remount_fallback(dst, attrs, true, what) } else { Ok(()) }
 }
@@ -209,8 +243,9 @@ fn remount_fallback(path: &CStr, attrs: u64, recursive: bool, what: &str) -> Res
     Ok(())
 }
 
-fn apply(op: &Op, sources: &mut std::vec::IntoIter<OwnedFd>) -> Result<(), Fail> {
+fn apply<'a>(op: &'a Op, sources: &mut std::vec::IntoIter<OwnedFd>, binds: &mut Vec<&'a [u8]>) -> Result<(), Fail> {
     let nosuid_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
+    let careful = |p: &CStr| below(p, binds);
     let mut source = || sources.next().ok_or_else(|| fail(Errno::EINVAL, format_args!("a bind source was not opened")));
     match op {
         Op::Bind { src, dst, dir, access } => {
@@ -221,32 +256,38 @@ fn apply(op: &Op, sources: &mut std::vec::IntoIter<OwnedFd>) -> Result<(), Fail>
                 Access::Device => ("dev", sys::MOUNT_ATTR_NOSUID),
             };
             let _ = src;
-            bind_fd(&source()?, dst, if *dir { Kind::Dir } else { Kind::File }, attrs, kind)
+            bind_fd(&source()?, dst, if *dir { Kind::Dir } else { Kind::File }, attrs, kind, careful(dst))?;
+            if *dir {
+                binds.push(dst.to_bytes());
+            }
+            Ok(())
         }
         Op::Tmpfs { dst, data, noexec } => {
             let flags = nosuid_nodev | if *noexec { MsFlags::MS_NOEXEC } else { MsFlags::empty() };
-            let at = target(dst, Kind::Dir)?;
+            let at = target(dst, Kind::Dir, careful(dst))?;
             mount_here(&at, "tmpfs", "tmpfs", flags, Some(data), format_args!("tmpfs -> {}, {}", shown(dst), data.to_str().unwrap_or("")))
         }
         Op::Overlay { src: _, base, lower, upper, work, base_data, dst, data } => {
             // On the scratch root, which only ward writes: a tmpfs for the upper and work
             // directories, and the source bound (from its fd) as the lower layer, so the
             // option string names ward's own paths only.
-            let b = target(base, Kind::Dir)?;
+            let b = target(base, Kind::Dir, false)?;
             mount_here(&b, "tmpfs", "tmpfs", nosuid_nodev, Some(base_data), format_args!("tmpfs -> {} for the overlay on {}", shown(base), shown(dst)))?;
-            bind_fd(&source()?, lower, Kind::Dir, sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV, "overlay lower")?;
-            target(upper, Kind::Dir)?;
-            target(work, Kind::Dir)?;
-            let at = target(dst, Kind::Dir)?;
-            mount_here(&at, "overlay", "overlay", nosuid_nodev, Some(data), format_args!("overlay -> {}, {}", shown(dst), data.to_str().unwrap_or("")))
+            bind_fd(&source()?, lower, Kind::Dir, sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV, "overlay lower", false)?;
+            target(upper, Kind::Dir, false)?;
+            target(work, Kind::Dir, false)?;
+            let at = target(dst, Kind::Dir, careful(dst))?;
+            mount_here(&at, "overlay", "overlay", nosuid_nodev, Some(data), format_args!("overlay -> {}, {}", shown(dst), data.to_str().unwrap_or("")))?;
+            binds.push(dst.to_bytes());
+            Ok(())
         }
         Op::Symlink { target: to, dst } => {
-            let (dir, name) = parent(dst)?;
+            let (dir, name) = parent(dst, careful(dst))?;
             symlinkat(to.as_c_str(), &dir, name).map_err(|e| fail(e, format_args!("symlink({} -> {})", shown(dst), to.to_str().unwrap_or("?"))))
         }
-        Op::Dir { dst } => target(dst, Kind::Dir).map(drop),
+        Op::Dir { dst } => target(dst, Kind::Dir, careful(dst)).map(drop),
         Op::File { dst, contents } => {
-            let (dir, name) = parent(dst)?;
+            let (dir, name) = parent(dst, careful(dst))?;
             let fd = openat(&dir, name, OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o644))
                 .map_err(|e| fail(e, format_args!("create {}", shown(dst))))?;
             let mut rest: &[u8] = contents;
@@ -260,7 +301,7 @@ fn apply(op: &Op, sources: &mut std::vec::IntoIter<OwnedFd>) -> Result<(), Fail>
             Ok(())
         }
         Op::Proc { dst, hide, read_only } => {
-            let at = target(dst, Kind::Dir)?;
+            let at = target(dst, Kind::Dir, careful(dst))?;
             mount_here(&at, "proc", "proc", nosuid_nodev | MsFlags::MS_NOEXEC, None, format_args!("proc -> {}", shown(dst)))?;
             // As runc and Docker do: host-global knobs read-only, kernel memory and other
             // hosts' secrets out of sight. A path this kernel does not have is skipped.
@@ -289,7 +330,7 @@ fn apply(op: &Op, sources: &mut std::vec::IntoIter<OwnedFd>) -> Result<(), Fail>
             Ok(())
         }
         Op::DevPts { dst } => {
-            let at = target(dst, Kind::Dir)?;
+            let at = target(dst, Kind::Dir, careful(dst))?;
             mount_here(&at, "devpts", "devpts", MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some(c"newinstance,ptmxmode=0666,mode=620"), format_args!("devpts -> {}", shown(dst)))
         }
         Op::RemountRo { dst } => set_attrs(dst, sys::MOUNT_ATTR_RDONLY, false, "ro"),
@@ -324,8 +365,9 @@ pub fn build_root(ops: &[Op], sources: Vec<OwnedFd>) -> Result<(), Fail> {
         .map_err(|e| fail(e, format_args!("mount(tmpfs -> /, new root)")))?;
 
     let mut sources = sources.into_iter();
+    let mut binds = Vec::with_capacity(ops.len());
     for op in ops {
-        apply(op, &mut sources)?;
+        apply(op, &mut sources, &mut binds)?;
     }
 
     // Detach the host's tree, then make /newroot the root (bubblewrap's sequence).
