@@ -23,7 +23,7 @@ def usr_links():
     return out
 
 LOOP = os.environ.get("LOOP", "")
-NOCACHE_ENV = {"PATH": "/usr/bin:/bin", "XDG_CACHE_HOME": "/nonexistent/ward-bench"}
+NOCACHE_ENV = {"PATH": "/usr/bin:/bin", "WARD_NO_FILTER_CACHE": "1"}
 
 COMMANDS = {
     "ward": [WARD, "run", "--no-workdir", "--", "/bin/true"],

@@ -143,8 +143,10 @@ fn write_cached(key: u64, bpf: &[u8], allowed: usize, denied: usize) {
 }
 
 /// Step "filter": the run's compiled filter, if the policy has seccomp.
+/// `WARD_NO_FILTER_CACHE=1` compiles it every run (what benches/compare.sh measures).
 pub fn prepare(p: &crate::policy::Policy) -> Result<Option<Filter>> {
-    p.seccomp.as_ref().map(|s| filter(s, true)).transpose()
+    let cache = std::env::var_os("WARD_NO_FILTER_CACHE").is_none_or(|v| v != "1");
+    p.seccomp.as_ref().map(|s| filter(s, cache)).transpose()
 }
 
 /// The filter for `p`: from the cache when it is there (and `cache`), else compiled (and
