@@ -60,6 +60,27 @@ iso_cg() {
         $W isolate --cg -b 4 -M $B/m3 -p8 -t 1 --run -- /bin/sh -c "/bin/true && echo forked" | grep -q forked || exit 1
         $W isolate --cg -b 4 --cleanup' sh "$W"
 }
+# CMS master's IsolateSandbox (cms/grading/Sandbox.py), its command lines as it builds them:
+# shard 0's box ids start at 1000, --cg always, a home dir bound at /tmp, io paths inside,
+# cg-mem and cg-oom-killed read from the meta file, and the chmod run through isolate before
+# --cleanup and rmtree.
+cms_master() {
+    D sh -c '
+        W=$1; I="$W isolate"; id=1003
+        O=$(mktemp -d /tmp/cms-XXXXXX) && H=$O/home && mkdir $H && chmod 777 $H || exit 1
+        $I --box-id=$id --cg --cleanup >/dev/null && $I --box-id=$id --cg --init >/dev/null || exit 1
+        printf "2 40\n" > $H/input.txt
+        printf "a, b = map(int, input().split())\nprint(a + b)\n" > $H/sum.py
+        o="--cg --box-id=$id --chdir=/tmp --dir=/tmp=$H:rw --dir=/dev/shm:tmp --dir=/etc/alternatives=/etc/alternatives --env=HOME=/tmp --fsize=1024 --stack=65536"
+        $I $o --stdin=/tmp/input.txt --cg-mem=262144 --stdout=/tmp/output.txt --processes=1 --stderr=/tmp/stderr.txt --time=2 --wall-time=5 --extra-time=0.5 --meta=$O/run.meta.0 --run -- /usr/bin/python3 sum.py
+        test "$(cat $H/output.txt)" = 42 || { cat $O/run.meta.0 $H/stderr.txt; exit 1; }
+        grep -q "^cg-mem:[1-9]" $O/run.meta.0 && ! grep -q "^status:" $O/run.meta.0 || { cat $O/run.meta.0; exit 1; }
+        $I $o --cg-mem=65536 --processes=1 --time=5 --wall-time=10 --meta=$O/run.meta.1 --run -- /usr/bin/python3 -c "x = bytearray(300 << 20)"
+        grep -q "^cg-oom-killed:1" $O/run.meta.1 && grep -q "^status:SG" $O/run.meta.1 && grep -q "^cg-mem:65536" $O/run.meta.1 || { cat $O/run.meta.1; exit 1; }
+        $I $o --processes=1000 --meta=$O/run.meta.2 --run -- /bin/sh -c "mkdir -p d/e && touch d/e/f && chmod 000 d/e d"
+        $I --box-id=$id --cg --dir=/tmp=$H:rw --run -- /bin/chmod 777 -R /tmp >/dev/null 2>&1
+        $I --box-id=$id --cg --cleanup && rm -rf $O && test ! -e $O' sh "$W"
+}
 cg_ole() { D $W run --verdict /tmp/v.json --fsize 8K --stdout /tmp/o.txt -- sh -c 'exec head -c 100000 /dev/zero'; test "$(field 'v["status"]')" = OLE && test "$(stat -c %s /tmp/o.txt)" = 8192; }
 cg_judge() { echo "20 22" > /tmp/in.txt; out=$($W run --profile judge --verdict /tmp/v.json --stdin /tmp/in.txt --time 2 --mem 64M -- python3 -c 'a, b = map(int, input().split()); print(a + b)') && test "$out" = 42 && test "$(field 'v["enforced"]["cgroup"].startswith("leaf ")')" = True; }
 cg_require() { env -u DBUS_SESSION_BUS_ADDRESS $W run --require-cgroup -- true 2>&1 | grep -q 'session-c1.scope is not delegated to you'; }
@@ -79,5 +100,6 @@ check "cgroup: --require-cgroup refuses without delegation or a session bus" cg_
 check "cgroup: from a session scope, ward gets a delegated scope over D-Bus (MLE)" cg_dbus
 check "cgroup: isolate --cg from a session scope, over D-Bus" cg_dbus_isolate
 check "isolate --cg: --cg-mem is memory.max (cg-oom-killed, cg-mem), -p is pids.max" iso_cg
+check "isolate: CMS master's IsolateSandbox sequence (box 1003, --cg, io inside, cg-mem, cg-oom-killed, chmod cleanup)" cms_master
 echo "$pass passed, $fail failed"
 [ "$fail" = 0 ]
