@@ -15,7 +15,7 @@
 //! (`dbus`: StartTransientUnit of a scope with Delegate=yes holding the launcher). Without
 //! either, runs fall back to sampling (see `watch`), unless the policy requires a leaf.
 
-use crate::error::{Error, Result};
+use crate::error::{CgroupError, Error, Result};
 use crate::host::{CGROUP_ROOT as ROOT, NoCgroup, Subtree, find_cgroup, is_ward_leaf, own_cgroup};
 use crate::policy::limits::{CgLimits, CgroupNeed, CgroupPlan, CgroupSource};
 use std::os::fd::{AsFd, BorrowedFd, OwnedFd};
@@ -90,7 +90,7 @@ pub struct Leaf {
 }
 
 fn io_err(what: String) -> impl FnOnce(std::io::Error) -> Error {
-    move |e| Error::io(what, e)
+    move |e| CgroupError::File { what, source: e }.into()
 }
 
 /// Remove leaves of launchers that no longer exist (they are empty once those are gone).
@@ -131,7 +131,7 @@ pub fn prepare(sub: &Subtree, l: CgLimits) -> Result<Leaf> {
         match std::fs::create_dir(&me) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
-            Err(e) => return Err(Error::io(format!("mkdir {}", me.display()), e)),
+            Err(e) => return Err(io_err(format!("mkdir {}", me.display()))(e)),
         }
         write(&me.join("cgroup.procs"), &pid.to_string()).map_err(io_err(format!("move the launcher into {}", me.display())))?;
     }
@@ -153,7 +153,7 @@ pub fn prepare(sub: &Subtree, l: CgLimits) -> Result<Leaf> {
         }
         res.map_err(|e| {
             let why = if e.raw_os_error() == Some(nix::libc::EBUSY) { " (other processes are still in it: start ward in a scope of its own)" } else { "" };
-            Error::host(format!("cannot enable {} in {}: {e}{why}", missing.join(" "), sub.dir.display()), "run ward alone in a delegated scope: systemd-run --user --scope -p Delegate=yes ward run ...")
+            CgroupError::Enable { controllers: missing.join(" "), subtree: sub.dir.clone(), why: format!("{e}{why}") }
         })?;
     }
     let dir = sub.dir.join(format!("ward-{pid}-run"));
@@ -162,11 +162,11 @@ pub fn prepare(sub: &Subtree, l: CgLimits) -> Result<Leaf> {
     let set = |file: &str, v: String| -> Result<()> {
         write(&dir.join(file), &v).map_err(io_err(format!("write {v} to {}", dir.join(file).display())))
     };
-    let need = |c: &str, what: &str| -> Result<()> {
+    let need = |c: &'static str, what: &'static str| -> Result<()> {
         if wanted.contains(&c) {
             Ok(())
         } else {
-            Err(Error::host(format!("{what} needs the {c} controller, which {} does not delegate", sub.dir.display()), "delegate it (Delegate=yes, or a drop-in with Delegate=cpu memory pids)"))
+            Err(CgroupError::ControllerMissing { option: what, controller: c, subtree: sub.dir.clone() }.into())
         }
     };
     if let Some(m) = l.mem {

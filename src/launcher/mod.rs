@@ -106,7 +106,7 @@ fn spawn(p: &Policy, plan: &child::Plan, obtained: Obtained, chan: OwnedFd) -> R
                     l.remove();
                 }
                 if let CgroupNeed::Required(what) = p.cgroup.need {
-                    return Err(Error::host(format!("{what}: {note}"), "use a newer kernel"));
+                    return Err(crate::error::CgroupError::NoClone3 { option: what }.into());
                 }
                 sys::clone_fork(CLONE_FLAGS)
             }

@@ -16,7 +16,7 @@
 //!   removes its temporary directory. slirp4netns also gets `--exit-fd` on the same pipe.
 //!   The launcher never waits for the helper's exit (slirp4netns takes ~25 ms to tear down).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, NetError, Result};
 use nix::unistd::Pid;
 use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
@@ -97,10 +97,10 @@ fn install_fix(mode: NetMode) -> &'static str {
 /// Start the helper for the sandbox whose init is `pid`, and wait until its interface is up.
 pub fn start(p: &NetPolicy, pid: Pid) -> Result<Helper> {
     let name = if p.mode == NetMode::Slirp4netns { "slirp4netns" } else { "pasta" };
-    crate::host::probe::tun_usable().map_err(|e| Error::host(format!("--net {name}: {e}"), "as root: chmod 0666 /dev/net/tun (Debian's default; 'ward check' shows it)"))?;
+    crate::host::probe::tun_usable().map_err(|why| NetError::Tun { helper: name, why })?;
     for pb in p.publish.iter().filter(|x| x.proto == Proto::Tcp) {
         std::net::TcpListener::bind((pb.host_ip, pb.host_port)).map_err(|e| {
-            Error::invalid(format!("--publish {}:{}:{}: {}:{} cannot be used: {e}", pb.host_ip, pb.host_port, pb.port, pb.host_ip, pb.host_port), "choose a free host port")
+            NetError::Port { host_ip: pb.host_ip, host_port: pb.host_port, port: pb.port, why: format!("{}:{} cannot be used: {e}", pb.host_ip, pb.host_port) }
         })?;
     }
     let (ready_r, ready_w) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).map_err(|e| Error::sys("pipe2", e))?;
@@ -120,7 +120,7 @@ pub fn start(p: &NetPolicy, pid: Pid) -> Result<Helper> {
     let errclone = errfile.try_clone().map_err(|e| Error::io("dup the helper's message file", e))?;
     let spawned = Command::new(&p.helper).args(&args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(errclone)).spawn();
     drop(ready_w);
-    let child = spawned.map_err(|e| Error::host(format!("--net {name}: cannot start {}: {e}", p.helper.display()), install_fix(p.mode)))?;
+    let child = spawned.map_err(|e| NetError::Start { helper: name, path: p.helper.clone(), why: e.to_string(), fix: install_fix(p.mode) })?;
     let pidfd = crate::sys::pidfd_open(Pid::from_raw(child.id() as i32)).map_err(|e| Error::sys("pidfd_open(helper)", e))?;
     // The guard waits on the read end; only the launcher holds the write end.
     let guard = crate::sys::fork_keeping([exit_r.as_fd(), pidfd.as_fd()], api_dir.as_ref().map(|d| d.path().to_path_buf()), guard)
@@ -144,7 +144,7 @@ pub fn start(p: &NetPolicy, pid: Pid) -> Result<Helper> {
     Ok(helper)
 }
 
-fn wait_ready(h: &mut Helper, ready: OwnedFd, name: &str, mut errfile: std::fs::File) -> Result<()> {
+fn wait_ready(h: &mut Helper, ready: OwnedFd, name: &'static str, mut errfile: std::fs::File) -> Result<()> {
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
         let left = deadline.saturating_duration_since(Instant::now());
@@ -166,7 +166,7 @@ fn wait_ready(h: &mut Helper, ready: OwnedFd, name: &str, mut errfile: std::fs::
             break;
         }
         if left.is_zero() {
-            return Err(Error::host(format!("--net {name}: the helper did not get ready within 10 s"), "run it by hand to see why; 'ward check' lists what the host allows"));
+            return Err(NetError::NotReady { helper: name }.into());
         }
     }
     let _ = h.child.kill();
@@ -176,22 +176,22 @@ fn wait_ready(h: &mut Helper, ready: OwnedFd, name: &str, mut errfile: std::fs::
     let _ = errfile.rewind();
     let _ = errfile.read_to_string(&mut err);
     let err: String = err.split_whitespace().collect::<Vec<_>>().join(" ");
-    Err(Error::host(format!("--net {name}: the helper failed: {}", if err.is_empty() { "no message".into() } else { err }), "see the helper's message above"))
+    Err(NetError::Failed { helper: name, message: if err.is_empty() { "no message".into() } else { err } }.into())
 }
 
 fn publish_slirp(api: &str, publish: &[Publish]) -> Result<()> {
     for pb in publish {
-        let mut s = std::os::unix::net::UnixStream::connect(api).map_err(|e| Error::io(format!("connect to slirp4netns' API socket {api}"), e))?;
+        let mut s = std::os::unix::net::UnixStream::connect(api).map_err(|e| NetError::Api { what: format!("connect to slirp4netns' API socket {api}"), source: e })?;
         let req = serde_json::json!({
             "execute": "add_hostfwd",
             "arguments": {"proto": match pb.proto { Proto::Tcp => "tcp", Proto::Udp => "udp" }, "host_addr": pb.host_ip.to_string(), "host_port": pb.host_port, "guest_addr": SLIRP_GUEST, "guest_port": pb.port}
         });
-        s.write_all(req.to_string().as_bytes()).map_err(|e| Error::io("write to slirp4netns' API socket", e))?;
+        s.write_all(req.to_string().as_bytes()).map_err(|e| NetError::Api { what: "write to slirp4netns' API socket".into(), source: e })?;
         let _ = s.shutdown(std::net::Shutdown::Write);
         let mut resp = String::new();
         let _ = s.read_to_string(&mut resp);
         if resp.contains("\"error\"") {
-            return Err(Error::invalid(format!("--publish {}:{}:{}: slirp4netns refused: {}", pb.host_ip, pb.host_port, pb.port, resp.trim()), "choose a free host port"));
+            return Err(NetError::Port { host_ip: pb.host_ip, host_port: pb.host_port, port: pb.port, why: format!("slirp4netns refused: {}", resp.trim()) }.into());
         }
     }
     Ok(())

@@ -19,7 +19,7 @@ fn masked(arg: u32, mask: u32, value: u32) -> ScmpArgCompare {
 }
 
 fn sc_err(what: &str, e: libseccomp::error::SeccompError) -> Error {
-    Error::host(format!("seccomp: {what}: {e}"), "check that libseccomp (libseccomp2) is installed and recent")
+    crate::error::SeccompError { what: what.to_string(), message: e.to_string() }.into()
 }
 
 /// The filter of one run, ready to load.

@@ -10,7 +10,7 @@
 //! write is fed through a sealed private copy (a memfd), so the program cannot reopen
 //! /proc/self/fd/0 for writing and change the caller's file.
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, StdioError};
 use crate::policy::Stdio;
 use nix::errno::Errno;
 use nix::fcntl::{FcntlArg, OFlag, OpenHow, ResolveFlag, SealFlag, fcntl, openat2};
@@ -26,9 +26,9 @@ pub fn open(p: &Stdio) -> Result<[Option<OwnedFd>; 3]> {
         let err = if p.stderr_to_stdout && p.stdout.is_none() { Some(dup_own_stdout()?) } else { None };
         return Ok([None, None, err]);
     }
-    let out = |what: &str, path: &Path| -> Result<OwnedFd> {
+    let out = |what: &'static str, path: &Path| -> Result<OwnedFd> {
         let flags = OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_TRUNC | OFlag::O_NOCTTY;
-        open_host(path, flags, &p.writable).map_err(|e| Error::invalid(format!("{what} {}: {}", path.display(), e.0), e.1))
+        Ok(open_host(path, flags, &p.writable).map_err(refused(what, path.to_path_buf()))?)
     };
     let stdout = p.stdout.as_deref().map(|x| out("--stdout", x)).transpose()?;
     let stderr = if p.stderr_to_stdout {
@@ -43,9 +43,8 @@ pub fn open(p: &Stdio) -> Result<[Option<OwnedFd>; 3]> {
     let stdin = match p.stdin.as_deref() {
         None => None,
         Some(path) => {
-            let f = open_host(path, OFlag::O_RDONLY | OFlag::O_NOCTTY, &p.writable)
-                .map_err(|e| Error::invalid(format!("--stdin {}: {}", path.display(), e.0), e.1))?;
-            Some(private_copy(f).map_err(|e| Error::sys(format!("--stdin {}: copy into a private memfd", path.display()), e))?)
+            let f = open_host(path, OFlag::O_RDONLY | OFlag::O_NOCTTY, &p.writable).map_err(refused("--stdin", path.to_path_buf()))?;
+            Some(private_copy(f).map_err(|errno| StdioError::Copy { path: path.to_path_buf(), errno })?)
         }
     };
     Ok([stdin, stdout, stderr])
@@ -57,6 +56,10 @@ fn dup_own_stdout() -> Result<OwnedFd> {
 
 /// (what went wrong, what to do)
 type Refusal = (String, &'static str);
+
+fn refused(option: &'static str, path: PathBuf) -> impl FnOnce(Refusal) -> StdioError {
+    move |(why, fix)| StdioError::Refused { option, path, why, fix }
+}
 
 /// Open `path` for the caller as described in the module comment.
 fn open_host(path: &Path, flags: OFlag, writable: &[PathBuf]) -> std::result::Result<OwnedFd, Refusal> {

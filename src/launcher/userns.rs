@@ -4,27 +4,23 @@
 //! caller's maps, in which nothing is host id 0, the launcher writes itself. (An ordinary
 //! caller's single mapping needs neither: the child writes it, see `child::init::userns`.)
 
-use crate::error::{Error, Result};
+use crate::error::{IdMapError, Result};
 use crate::policy::ids::{Ids, MapWriter, map_text};
 use nix::unistd::Pid;
 use std::process::Command;
 
-fn helper(name: &str, pid: Pid, maps: &[u32]) -> Result<()> {
-    let path = crate::host::probe::find_program(name).ok_or_else(|| {
-        Error::host(format!("--map-ranges needs {name}, which is not installed"), "as root: apt-get install uidmap (dnf install shadow-utils on Fedora/RHEL)")
-    })?;
+fn helper(name: &'static str, pid: Pid, maps: &[u32]) -> Result<()> {
+    let path = crate::host::probe::find_program(name).ok_or(IdMapError::HelperMissing { helper: name })?;
     let out = Command::new(&path)
         .arg(pid.to_string())
         .args(maps.iter().map(u32::to_string))
         .env_clear()
         .output()
-        .map_err(|e| Error::io(format!("start {}", path.display()), e))?;
+        .map_err(|e| IdMapError::HelperStart { helper: path.display().to_string(), source: e })?;
     if !out.status.success() {
-        let err = String::from_utf8_lossy(&out.stderr);
-        return Err(Error::host(
-            format!("{name} {pid} {} failed: {}", maps.iter().map(u32::to_string).collect::<Vec<_>>().join(" "), err.trim()),
-            "check the caller's lines in /etc/subuid and /etc/subgid ('ward check' shows them)",
-        ));
+        let message = String::from_utf8_lossy(&out.stderr).trim().to_string();
+        let maps = maps.iter().map(u32::to_string).collect::<Vec<_>>().join(" ");
+        return Err(IdMapError::HelperFailed { helper: name, pid: pid.as_raw(), maps, message }.into());
     }
     Ok(())
 }
@@ -45,7 +41,7 @@ pub fn write_maps(pid: Pid, ids: &Ids) -> Result<bool> {
             // supplementary groups (the child does, before anything else)
             for (file, lines) in [("uid_map", &ids.uid_lines), ("gid_map", &ids.gid_lines)] {
                 let path = format!("/proc/{pid}/{file}");
-                std::fs::write(&path, map_text(lines)).map_err(|e| Error::io(format!("write {path} ({})", map_text(lines).trim_end()), e))?;
+                std::fs::write(&path, map_text(lines)).map_err(|e| IdMapError::Write { map: map_text(lines).trim_end().to_string(), path: path.clone(), source: e })?;
             }
             Ok(true)
         }

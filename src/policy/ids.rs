@@ -3,7 +3,7 @@
 //! the sandbox shows. The maps are written by the child (single) or by the launcher through
 //! newuidmap/newgidmap (ranges).
 
-use crate::error::{Error, Result};
+use crate::error::{Error, IdMapError, Result};
 use crate::host::Host;
 use crate::request::Process;
 
@@ -57,18 +57,10 @@ pub const ROOT_CALLER_ID: u32 = 65534;
 pub fn build(p: &Process, host: &Host) -> Result<Ids> {
     let root = host.uid == 0;
     let map = if p.map_ranges.unwrap_or(false) {
-        let (uid_start, uid_count) = host.subuid.ok_or_else(|| {
-            Error::host(
-                format!("--map-ranges: user {} (uid {}) has no range in /etc/subuid", host.user_name, host.uid),
-                format!("as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {}", host.user_name),
-            )
-        })?;
-        let (gid_start, gid_count) = host.subgid.ok_or_else(|| {
-            Error::host(
-                format!("--map-ranges: user {} (uid {}) has no range in /etc/subgid", host.user_name, host.uid),
-                format!("as root: usermod --add-subgids 100000-165535 {}", host.user_name),
-            )
-        })?;
+        let no_range = |file: &'static str, fix: String| IdMapError::NoRange { user: host.user_name.clone(), uid: host.uid, file, fix };
+        let (uid_start, uid_count) =
+            host.subuid.ok_or_else(|| no_range("/etc/subuid", format!("as root: usermod --add-subuids 100000-165535 --add-subgids 100000-165535 {}", host.user_name)))?;
+        let (gid_start, gid_count) = host.subgid.ok_or_else(|| no_range("/etc/subgid", format!("as root: usermod --add-subgids 100000-165535 {}", host.user_name)))?;
         IdMap::Ranges { uid_start, uid_count, gid_start, gid_count }
     } else {
         IdMap::Single

@@ -247,11 +247,8 @@ fn build_cgroup(r: &Request, host: &Host) -> Result<CgroupPlan> {
 }
 
 /// The error for a run that requires a cgroup leaf and cannot have one.
-pub fn no_cgroup(what: &str, why: &str) -> Error {
-    Error::host(
-        format!("{what}: no cgroup can be used: {why}"),
-        "run where a delegated cgroup v2 subtree exists (systemd-run --user --scope -p Delegate=yes ward ...); 'ward check' shows what is missing",
-    )
+pub fn no_cgroup(what: &'static str, why: &str) -> Error {
+    crate::error::CgroupError::Unavailable { option: what, why: why.to_string() }.into()
 }
 
 fn build_net(o: &crate::request::Network, host: &Host) -> Result<Option<NetPolicy>> {
@@ -459,7 +456,19 @@ mod tests {
         let mut h = host();
         h.subuid = None;
         o.process.uid = None;
-        assert!(Policy::build(&o, &h, &FakeFs).unwrap_err().to_string().contains("/etc/subuid"));
+        // typed: the caller tells the mechanism and the missing file by variant
+        let e = Policy::build(&o, &h, &FakeFs).unwrap_err();
+        assert!(matches!(&e, Error::IdMap(crate::error::IdMapError::NoRange { file: "/etc/subuid", uid: 1000, .. })), "{e:?}");
+        assert!(e.to_string().starts_with("--map-ranges: user u (uid 1000) has no range in /etc/subuid; as root: usermod"), "{e}");
+    }
+
+    #[test]
+    fn a_cgroup_only_limit_without_a_cgroup_is_a_typed_cgroup_error() {
+        let mut o = opts(&["sh"]);
+        o.limits.cpus = Some(1.0);
+        let h = Host { cgroup: Err(NoCgroup::NotMounted), session_bus: false, ..host() };
+        let e = Policy::build(&o, &h, &FakeFs).unwrap_err();
+        assert!(matches!(&e, Error::Cgroup(crate::error::CgroupError::Unavailable { option: "--cpus", .. })), "{e:?}");
     }
 
     #[test]
