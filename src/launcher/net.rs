@@ -28,7 +28,9 @@ use crate::request::NetMode;
 
 /// The arguments of the helper (pure, unit tested). `ready_fd`/`exit_fd` are the fd numbers
 /// the helper inherits; `api` the slirp4netns API socket path.
-pub fn helper_args(p: &NetPolicy, pid: i32, ready_fd: i32, exit_fd: i32, api: Option<&str>) -> Vec<String> {
+/// `ns_fds`: the sandbox's user and network namespaces as inherited fds, for pasta started
+/// by root (it then joins them through its own fds instead of init's /proc files).
+pub fn helper_args(p: &NetPolicy, pid: i32, ready_fd: i32, exit_fd: i32, api: Option<&str>, ns_fds: Option<(i32, i32)>) -> Vec<String> {
     let mut a: Vec<String> = Vec::new();
     match p.mode {
         NetMode::Slirp4netns => {
@@ -61,7 +63,21 @@ pub fn helper_args(p: &NetPolicy, pid: i32, ready_fd: i32, exit_fd: i32, api: Op
             if let Some(g) = p.gateway {
                 a.extend(["--dns-forward".into(), g.to_string()]);
             }
-            a.push(pid.to_string());
+            match ns_fds {
+                // Started by root, pasta would change to nobody and then could neither open
+                // init's /proc files (init has taken the sandbox's ids, so it is not
+                // dumpable) nor enter a namespace root owns: it stays root, as slirp4netns
+                // does for a root caller, and joins through fds the launcher opened.
+                Some((user, net)) => a.extend([
+                    "--runas".into(),
+                    "0:0".into(),
+                    "--userns".into(),
+                    format!("/proc/self/fd/{user}"),
+                    "--netns".into(),
+                    format!("/proc/self/fd/{net}"),
+                ]),
+                None => a.push(pid.to_string()),
+            }
         }
     }
     a
@@ -111,7 +127,20 @@ pub fn start(p: &NetPolicy, pid: Pid) -> Result<Helper> {
         None
     };
     let api = api_dir.as_ref().map(|d| d.path().join("api.sock").display().to_string());
-    let args = helper_args(p, pid.as_raw(), ready_w.as_raw_fd(), exit_r.as_raw_fd(), api.as_deref());
+    let ns = if p.mode == NetMode::Pasta && nix::unistd::Uid::effective().is_root() {
+        let open_ns = |n: &str| {
+            let path = format!("/proc/{pid}/ns/{n}");
+            nix::fcntl::open(path.as_str(), nix::fcntl::OFlag::O_RDONLY | nix::fcntl::OFlag::O_CLOEXEC, nix::sys::stat::Mode::empty()).map_err(|e| Error::sys(format!("open({path})"), e))
+        };
+        Some((open_ns("user")?, open_ns("net")?))
+    } else {
+        None
+    };
+    if let Some((u, n)) = &ns {
+        inheritable(u)?;
+        inheritable(n)?;
+    }
+    let args = helper_args(p, pid.as_raw(), ready_w.as_raw_fd(), exit_r.as_raw_fd(), api.as_deref(), ns.as_ref().map(|(u, n)| (u.as_raw_fd(), n.as_raw_fd())));
     inheritable(&ready_w)?;
     inheritable(&exit_r)?;
     // stderr goes to an anonymous file: read if the helper fails, never a pipe it could
@@ -120,6 +149,7 @@ pub fn start(p: &NetPolicy, pid: Pid) -> Result<Helper> {
     let errclone = errfile.try_clone().map_err(|e| Error::io("dup the helper's message file", e))?;
     let spawned = Command::new(&p.helper).args(&args).stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::from(errclone)).spawn();
     drop(ready_w);
+    drop(ns);
     let child = spawned.map_err(|e| NetError::Start { helper: name, path: p.helper.clone(), why: e.to_string(), fix: install_fix(p.mode) })?;
     let pidfd = crate::sys::pidfd_open(Pid::from_raw(child.id() as i32)).map_err(|e| Error::sys("pidfd_open(helper)", e))?;
     // The guard waits on the read end; only the launcher holds the write end.
@@ -258,9 +288,9 @@ mod tests {
 
     #[test]
     fn helpers_never_reach_host_loopback_by_default() {
-        let s = helper_args(&pol(NetMode::Slirp4netns), 42, 5, 6, Some("/tmp/a.sock"));
+        let s = helper_args(&pol(NetMode::Slirp4netns), 42, 5, 6, Some("/tmp/a.sock"), None);
         assert!(s.contains(&"--disable-host-loopback".to_string()) && s.contains(&"--exit-fd=6".to_string()) && s.ends_with(&["42".into(), "tap0".into()]));
-        let p = helper_args(&pol(NetMode::Pasta), 42, 5, 6, None);
+        let p = helper_args(&pol(NetMode::Pasta), 42, 5, 6, None, None);
         let j = p.join(" ");
         assert!(j.contains("--no-map-gw -T none -U none"), "{j}");
         assert!(j.contains("-t 127.0.0.1/8080:80 -u 127.0.0.1/5353:53"), "{j}");
@@ -268,7 +298,7 @@ mod tests {
         let mut open = pol(NetMode::Pasta);
         open.allow_host_loopback = true;
         open.publish.clear();
-        let j = helper_args(&open, 1, 5, 6, None).join(" ");
+        let j = helper_args(&open, 1, 5, 6, None, None).join(" ");
         assert!(!j.contains("--no-map-gw") && j.contains("-T none -U none -t none -u none"), "{j}");
     }
 }

@@ -223,3 +223,18 @@ fn a_bind_source_swapped_for_a_link_is_refused_not_followed() {
     swapper.join().unwrap();
     eprintln!("bound {bound}, refused {refused} of 40");
 }
+
+#[test]
+fn a_root_caller_gets_user_mode_networking_with_either_helper() {
+    // The sandbox's ids are not root's, so its init is not dumpable to the helpers: pasta
+    // (which would change to nobody) joins through namespace fds the launcher opened.
+    if !root_or_skip("a_root_caller_gets_user_mode_networking_with_either_helper") {
+        return;
+    }
+    let s = Scratch::new();
+    for helper in ["pasta", "slirp4netns"] {
+        let out = ward_as_root(s.path(), &["run", "--no-workdir", "--net", helper, "--", "sh", "-c", "id -u; grep -c 00000000 /proc/net/route"]);
+        assert_eq!(String::from_utf8_lossy(&out.stdout).lines().last(), Some("2"), "{helper}: {}", String::from_utf8_lossy(&out.stderr));
+        assert_eq!(out.status.code(), Some(0), "{helper}");
+    }
+}
