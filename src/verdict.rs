@@ -390,6 +390,13 @@ pub fn meta_cg(v: &Verdict, cg: bool) -> String {
 /// isolate's meta file for a verdict.
 pub fn meta(v: &Verdict) -> String {
     let mut m = format!("time:{:.3}\ntime-wall:{:.3}\nmax-rss:{}\ncsw-voluntary:{}\ncsw-forced:{}\n", v.cpu_time_ms / 1000.0, v.wall_time_ms / 1000.0, v.max_rss_kib, v.csw_voluntary, v.csw_forced);
+    // ward's own key (readers of isolate's format skip keys they do not know): what held the
+    // process limit, pids.max and/or RLIMIT_NPROC in the sandbox's user namespace
+    if let Some(l) = v.enforced.as_ref().map(|e| &e.limits).filter(|l| l.procs.is_some()) {
+        let by = l.procs_enforced_by.unwrap_or("");
+        let mech: Vec<&str> = [("pids.max", "pids.max"), ("RLIMIT_NPROC", "rlimit-nproc-userns")].iter().filter(|(k, _)| by.contains(k)).map(|(_, v)| *v).collect();
+        m.push_str(&format!("procs-limit:{} {}\n", l.procs.unwrap_or(0), mech.join(",")));
+    }
     // killed by the sandbox: a limit or a denied call ended it (a TLE judged after a normal
     // exit, within --extra-time, was not killed)
     let killed = match v.status {

@@ -321,8 +321,11 @@ fn processes_are_limited_without_cg_as_isolate_does() {
     let fork = ["--run", "--", "/bin/sh", "-c", "(true) && echo forked"];
     let out = iso.cmd(&[&["-b", "24"][..], &fork].concat());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "", "{}", String::from_utf8_lossy(&out.stderr));
-    let out = iso.cmd(&[&["-b", "24", "-p2"][..], &fork].concat());
+    let m = iso.s.join("root/24/meta");
+    let out = iso.cmd(&[&["-b", "24", "-p2", "-M", m.to_str().unwrap()][..], &fork].concat());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "forked\n", "{}", String::from_utf8_lossy(&out.stderr));
+    // the meta file says what held the limit (a key of ward's own; isolate's readers skip it)
+    assert_eq!(meta(&m).get("procs-limit").map(String::as_str), Some("2 rlimit-nproc-userns"));
     let out = iso.cmd(&[&["-b", "24", "--processes"][..], &fork].concat());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "forked\n");
 }
