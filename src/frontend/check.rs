@@ -53,7 +53,10 @@ pub fn run() -> Report {
         },
     );
     let userns = probe::userns_works();
-    let blockers = probe::userns_blockers();
+    let mut blockers = probe::userns_blockers();
+    if userns.is_err() && blockers.is_empty() {
+        blockers.extend(probe::container_blocker());
+    }
     items.push(item(
         "user namespaces",
         true,
@@ -118,6 +121,21 @@ pub fn run() -> Report {
             (false, false) => Err((
                 format!("--procs and isolate -p cannot be enforced: no delegated cgroup, and RLIMIT_NPROC counts per user namespace only from Linux 5.14 (this is {maj}.{min})"),
                 "use a delegated cgroup v2 subtree or a newer kernel".into(),
+            )),
+        },
+    ));
+    // in a container: which engine, and whether its masked /proc stops a fresh one
+    let masked = probe::proc_overmounts(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());
+    items.push(item(
+        "container",
+        false,
+        match (probe::container_engine(), masked.is_empty()) {
+            (None, true) => Ok("not in a container".into()),
+            (None, false) => Ok(format!("not in a container; /proc has mounts over {}", masked.join(" "))),
+            (Some(e), true) => Ok(format!("a {} container, /proc not masked", e.name())),
+            (Some(e), false) => Err((
+                format!("a {} container that masks {}: the kernel refuses a fresh /proc in the sandbox's user namespace", e.name(), masked.join(" ")),
+                e.masked_proc_fix().into(),
             )),
         },
     ));

@@ -139,9 +139,126 @@ pub fn kernel_version() -> (u32, u32) {
     (it.next().unwrap_or(0), it.next().unwrap_or(0))
 }
 
+/// When creating a user namespace failed and no sysctl explains it: the container engine's
+/// profile is the likely cause, with the engine's fix.
+pub fn container_blocker() -> Option<(String, String)> {
+    let engine = container_engine()?;
+    Some((format!("this is a {} container, whose runtime profile may refuse namespaces to an unprivileged process", engine.name()), engine.userns_fix().into()))
+}
+
+/// The container engine this process runs under, if it can tell: the fixes are phrased for it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Docker,
+    Podman,
+    Kubernetes,
+    /// A container of another engine (systemd-nspawn, LXC, ...).
+    Other,
+}
+
+impl Engine {
+    pub fn name(self) -> &'static str {
+        match self {
+            Engine::Docker => "Docker",
+            Engine::Podman => "Podman",
+            Engine::Kubernetes => "Kubernetes",
+            Engine::Other => "container engine's",
+        }
+    }
+
+    /// What lets ward create its namespaces there: the runtime's seccomp profile (Docker's
+    /// and containerd's default allow clone/unshare with namespace flags only to
+    /// CAP_SYS_ADMIN) and its AppArmor profile.
+    pub fn userns_fix(self) -> &'static str {
+        match self {
+            Engine::Docker => "run the container with --security-opt seccomp=PROFILE, a profile that allows clone, clone3 and unshare with namespace flags and mount, umount2, pivot_root, mount_setattr, open_tree, move_mount (Docker's default allows them only with CAP_SYS_ADMIN), and --security-opt apparmor=unconfined where docker-default confines mounts; never --privileged",
+            Engine::Podman => "run the container with --security-opt seccomp=PROFILE allowing namespaces and mounts (see the Docker fix), or rootless Podman's default, and --security-opt label=disable where SELinux confines it",
+            Engine::Kubernetes => "set the pod's securityContext.seccompProfile to {type: Localhost, localhostProfile: PROFILE} allowing namespaces and mounts, and appArmorProfile {type: Unconfined} where AppArmor confines it; with hostUsers: false the pod has its own user namespace",
+            Engine::Other => "allow unshare/clone with CLONE_NEWUSER in the container's seccomp and LSM profile",
+        }
+    }
+
+    /// What lets the kernel mount a fresh /proc in a nested user namespace: no masked paths
+    /// (the kernel refuses a procfs that would reveal what an overmount hides).
+    pub fn masked_proc_fix(self) -> &'static str {
+        match self {
+            Engine::Docker => "run the container with --security-opt systempaths=unconfined",
+            Engine::Podman => "run the container with --security-opt unmask=ALL",
+            Engine::Kubernetes => "set securityContext.procMount: Unmasked (needs hostUsers: false)",
+            Engine::Other => "start the container without masked paths under /proc",
+        }
+    }
+}
+
+/// Which engine, from what a container shows: /.dockerenv, /run/.containerenv (Podman),
+/// the service variables Kubernetes sets, PID 1's cgroup, the `container` variable systemd
+/// and others set.
+pub fn engine_from(dockerenv: bool, containerenv: bool, kubernetes: bool, pid1_cgroup: &str, container_var: Option<&str>) -> Option<Engine> {
+    if kubernetes || pid1_cgroup.contains("kubepods") {
+        Some(Engine::Kubernetes)
+    } else if containerenv || container_var == Some("podman") {
+        Some(Engine::Podman)
+    } else if dockerenv || pid1_cgroup.contains("/docker") || container_var == Some("docker") {
+        Some(Engine::Docker)
+    } else if container_var.is_some_and(|v| !v.is_empty()) {
+        Some(Engine::Other)
+    } else {
+        None
+    }
+}
+
+pub fn container_engine() -> Option<Engine> {
+    let container_var = std::env::var("container").ok().or_else(|| {
+        // PID 1's environment, when readable (it is in most containers)
+        let env = std::fs::read("/proc/1/environ").ok()?;
+        env.split(|b| *b == 0).find_map(|kv| kv.strip_prefix(b"container=")).map(|v| String::from_utf8_lossy(v).into_owned())
+    });
+    engine_from(
+        std::path::Path::new("/.dockerenv").exists(),
+        std::path::Path::new("/run/.containerenv").exists(),
+        std::env::var_os("KUBERNETES_SERVICE_HOST").is_some(),
+        &std::fs::read_to_string("/proc/1/cgroup").unwrap_or_default(),
+        container_var.as_deref(),
+    )
+}
+
+/// Paths below /proc that something is mounted over (a runtime's masked and read-only paths),
+/// from /proc/self/mountinfo text. With any of them the kernel refuses a fresh procfs in a
+/// nested user namespace (it would reveal what they hide).
+/// (binfmt_misc's automount on an empty procfs directory does not count: the kernel allows it.)
+pub fn proc_overmounts(mountinfo: &str) -> Vec<String> {
+    mountinfo
+        .lines()
+        .filter_map(|l| {
+            let mp = l.split(' ').nth(4)?;
+            let fstype = l.split_once(" - ").and_then(|(_, r)| r.split(' ').next()).unwrap_or("");
+            (mp.starts_with("/proc/") && !matches!(fstype, "autofs" | "binfmt_misc")).then(|| mp.to_string())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn container_engines_and_masked_proc() {
+        assert_eq!(engine_from(true, false, false, "0::/\n", None), Some(Engine::Docker));
+        assert_eq!(engine_from(false, false, false, "0::/system.slice/docker-4f1c.scope\n", None), Some(Engine::Docker));
+        assert_eq!(engine_from(false, true, false, "", Some("podman")), Some(Engine::Podman));
+        assert_eq!(engine_from(true, false, true, "0::/kubepods/burstable/pod1/abc\n", None), Some(Engine::Kubernetes));
+        assert_eq!(engine_from(false, false, false, "", Some("lxc")), Some(Engine::Other));
+        assert_eq!(engine_from(false, false, false, "0::/user.slice/user-1000.slice\n", None), None);
+        assert!(Engine::Docker.userns_fix().contains("--security-opt seccomp=") && !Engine::Docker.userns_fix().contains("use --privileged"));
+        assert_eq!(Engine::Kubernetes.masked_proc_fix(), "set securityContext.procMount: Unmasked (needs hostUsers: false)");
+        // Docker's masked paths as /proc/self/mountinfo shows them
+        let mi = "1023 1022 0:52 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw\n\
+                  1024 1023 0:56 / /proc/kcore rw,nosuid - tmpfs tmpfs ro\n\
+                  1025 1023 0:52 /sys /proc/sys ro,nosuid,nodev,noexec,relatime - proc proc rw\n\
+                  1030 1022 0:60 / /sys ro,nosuid,nodev,noexec,relatime - sysfs sysfs ro\n";
+        assert_eq!(proc_overmounts(mi), ["/proc/kcore", "/proc/sys"]);
+        assert!(proc_overmounts("22 1 0:21 / /proc rw - proc proc rw\n40 22 0:35 / /proc/sys/fs/binfmt_misc rw - autofs systemd-1 rw\n").is_empty());
+    }
 
     #[test]
     fn subid_lines() {

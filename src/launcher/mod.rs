@@ -136,7 +136,10 @@ fn threads_error() -> Error {
 }
 
 fn userns_error(errno: Errno) -> Error {
-    let blockers = crate::host::probe::userns_blockers();
+    let mut blockers = crate::host::probe::userns_blockers();
+    if blockers.is_empty() {
+        blockers.extend(crate::host::probe::container_blocker());
+    }
     let fix = if blockers.is_empty() {
         "run 'ward check' to see what the host forbids".to_string()
     } else {

@@ -17,11 +17,15 @@ fn check_reports_this_host() {
     let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
     assert_eq!(v["ok"], true);
     let names: Vec<&str> = v["items"].as_array().unwrap().iter().map(|i| i["name"].as_str().unwrap()).collect();
-    for n in ["user namespaces", "sandbox", "newuidmap/newgidmap", "subordinate ids", "landlock", "seccomp", "cgroup v2 delegation", "process limit", "slirp4netns", "pasta", "/dev/net/tun"] {
+    for n in ["user namespaces", "sandbox", "newuidmap/newgidmap", "subordinate ids", "landlock", "seccomp", "cgroup v2 delegation", "process limit", "container", "slirp4netns", "pasta", "/dev/net/tun"] {
         assert!(names.contains(&n), "{n} missing from {names:?}");
     }
     let sub = v["items"].as_array().unwrap().iter().find(|i| i["name"] == "subordinate ids").unwrap();
     assert_eq!(sub["ok"], user().drop, "{sub}"); // the test user has ranges
+    let container = v["items"].as_array().unwrap().iter().find(|i| i["name"] == "container").unwrap();
+    // this machine may itself be a container (its /proc is not masked): either way OK
+    assert_eq!(container["ok"], true, "{container}");
+    assert!(container["detail"].as_str().unwrap().ends_with("not in a container") || container["detail"].as_str().unwrap().ends_with("/proc not masked"), "{container}");
     let procs = v["items"].as_array().unwrap().iter().find(|i| i["name"] == "process limit").unwrap();
     assert!(procs["detail"].as_str().unwrap().contains("RLIMIT_NPROC in the sandbox's own user namespace"), "{procs}");
     // as root, check says what root's programs run as
@@ -42,5 +46,32 @@ fn check_names_a_closed_tun_device() {
         assert!(tun["fix"].as_str().unwrap().contains("chmod 0666 /dev/net/tun"), "{tun}");
     } else {
         assert_eq!(tun["detail"], "usable by you");
+    }
+}
+
+#[test]
+fn a_masked_proc_is_named_with_the_engine_s_fix() {
+    // Container runtimes mount over /proc paths; the kernel then refuses a fresh procfs in a
+    // nested user namespace. Made here with a private mount namespace (needs root), where
+    // /proc/interrupts is masked as runc masks it, then ward runs as the test user.
+    if !nix::unistd::Uid::current().is_root() {
+        assert!(std::env::var_os("CI").is_none(), "CI must run the tests as root");
+        eprintln!("skipped: masking /proc needs root");
+        return;
+    }
+    let s = Scratch::new();
+    let u = user();
+    let script = format!(
+        "mount --bind /dev/null /proc/interrupts && exec setpriv --reuid={} --regid={} --clear-groups -- {} run --no-workdir -- true",
+        u.uid,
+        u.gid,
+        ward_bin().display()
+    );
+    let out = std::process::Command::new("unshare").args(["-m", "sh", "-c", &script]).current_dir(s.path()).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("at step 'mount': mount(proc -> /proc) => EPERM") && err.contains("/proc/interrupts"), "{err}");
+    if std::path::Path::new("/.dockerenv").exists() {
+        assert!(err.contains("--security-opt systempaths=unconfined"), "{err}");
     }
 }
