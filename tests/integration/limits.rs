@@ -161,3 +161,14 @@ fn procs_without_a_cgroup_is_rlimit_nproc_in_the_sandbox_s_namespace() {
     let r = run_in(&s, &["--procs", "3", "--", "python3", "-c", "import threading,time\nok=0\nfor i in range(6):\n  try:\n    threading.Thread(target=time.sleep,args=(1,)).start(); ok+=1\n  except RuntimeError: pass\nprint(ok)"]);
     assert_eq!(r.stdout(), "2\n", "{}", r.stderr());
 }
+
+#[test]
+fn the_default_profile_stops_a_fork_bomb_without_a_cgroup() {
+    // procs = 1024 in the default profile: processes and threads of the sandbox together,
+    // counted in its own user namespace, so the fork loop ends at 1023 children
+    let s = Scratch::new();
+    let bomb = "import os,sys\nn=0\ntry:\n  while n<5000:\n    if os.fork()==0:\n      import time; time.sleep(3); os._exit(0)\n    n+=1\nexcept BlockingIOError: pass\nprint(n, flush=True)\nos._exit(0)";
+    let r = run_in(&s, &["--", "python3", "-c", bomb]);
+    assert_eq!((r.status(), r.stdout().as_str()), ("OK", "1023\n"), "{}", r.stderr());
+    assert_eq!(r.v()["enforced"]["limits"]["procs"], 1024);
+}
