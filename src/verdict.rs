@@ -213,6 +213,9 @@ pub struct LimitsInfo {
     pub procs: Option<u64>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub procs_enforced_by: Option<&'static str>,
+    /// The same as the meta file's tokens (`pids.max`, `rlimit-nproc-userns`, comma-joined).
+    #[serde(skip)]
+    pub procs_mechanisms: &'static str,
 }
 
 /// One denied call as the verdict reports it.
@@ -393,9 +396,7 @@ pub fn meta(v: &Verdict) -> String {
     // ward's own key (readers of isolate's format skip keys they do not know): what held the
     // process limit, pids.max and/or RLIMIT_NPROC in the sandbox's user namespace
     if let Some(l) = v.enforced.as_ref().map(|e| &e.limits).filter(|l| l.procs.is_some()) {
-        let by = l.procs_enforced_by.unwrap_or("");
-        let mech: Vec<&str> = [("pids.max", "pids.max"), ("RLIMIT_NPROC", "rlimit-nproc-userns")].iter().filter(|(k, _)| by.contains(k)).map(|(_, v)| *v).collect();
-        m.push_str(&format!("procs-limit:{} {}\n", l.procs.unwrap_or(0), mech.join(",")));
+        m.push_str(&format!("procs-limit:{} {}\n", l.procs.unwrap_or(0), l.procs_mechanisms));
     }
     // killed by the sandbox: a limit or a denied call ended it (a TLE judged after a normal
     // exit, within --extra-time, was not killed)

@@ -125,7 +125,7 @@ pub fn run() -> Report {
         },
     ));
     // in a container: which engine, and whether its masked /proc stops a fresh one
-    let masked = probe::proc_overmounts(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());
+    let masked = probe::masked_proc();
     items.push(item(
         "container",
         false,

@@ -237,6 +237,11 @@ pub fn proc_overmounts(mountinfo: &str) -> Vec<String> {
         .collect()
 }
 
+/// `proc_overmounts` of this process's mount namespace.
+pub fn masked_proc() -> Vec<String> {
+    proc_overmounts(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -185,11 +185,13 @@ pub fn enforced(p: &Policy, f: &Facts<'_>) -> Enforced {
     if let Some(n) = procs {
         limits.procs = Some(n);
         let nproc = p.rlimits.iter().any(|(k, v)| *k == crate::request::Limit::Nproc && v.is_some());
-        limits.procs_enforced_by = Some(match (f.leaf.is_some(), nproc) {
-            (true, true) => "pids.max in the run's cgroup leaf, and RLIMIT_NPROC in the sandbox's user namespace",
-            (true, false) => "pids.max in the run's cgroup leaf",
-            (false, _) => "RLIMIT_NPROC in the sandbox's user namespace (its processes and threads of the program's uid; init is one)",
-        });
+        let (by, short) = match (f.leaf.is_some(), nproc) {
+            (true, true) => ("pids.max in the run's cgroup leaf, and RLIMIT_NPROC in the sandbox's user namespace", "pids.max,rlimit-nproc-userns"),
+            (true, false) => ("pids.max in the run's cgroup leaf", "pids.max"),
+            (false, _) => ("RLIMIT_NPROC in the sandbox's user namespace (its processes and threads of the program's uid; init is one)", "rlimit-nproc-userns"),
+        };
+        limits.procs_enforced_by = Some(by);
+        limits.procs_mechanisms = short;
     }
     Enforced {
         namespaces: vec!["user", "mount", "pid", "ipc", "uts", "cgroup", "net"],

@@ -122,7 +122,7 @@ fn child_error(stage: Stage, errno: i32, what: &str) -> Error {
         (Stage::Exec, Errno::ENOEXEC) => "the file is not a program this kernel can run (missing #! line?)".into(),
         (Stage::Mount, Errno::EPERM) if what.starts_with("mount(proc") => {
             // a runtime's masked /proc: the kernel refuses a procfs that would reveal it
-            let masked = crate::host::probe::proc_overmounts(&std::fs::read_to_string("/proc/self/mountinfo").unwrap_or_default());
+            let masked = crate::host::probe::masked_proc();
             match (crate::host::probe::container_engine(), masked.is_empty()) {
                 (Some(engine), false) => format!("this {} container masks {}, so the kernel refuses a fresh /proc: {}", engine.name(), masked.join(" "), engine.masked_proc_fix()),
                 (None, false) => format!("/proc has mounts over {}, so the kernel refuses a fresh /proc in a new user namespace: run ward where /proc is not masked", masked.join(" ")),

@@ -7,23 +7,10 @@
 use crate::common::*;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::Path;
-use std::process::Command;
-
-/// The root caller's tests need the test process to be root (CI is); elsewhere they say so.
-fn root_or_skip(what: &str) -> bool {
-    if nix::unistd::Uid::current().is_root() {
-        return true;
-    }
-    assert!(std::env::var_os("CI").is_none(), "{what}: CI must run the tests as root");
-    eprintln!("skipped {what}: needs the test process to be root");
-    false
-}
 
 /// `ward ARGS` as root itself, in `cwd`.
 fn ward_as_root(cwd: &Path, args: &[&str]) -> std::process::Output {
-    let mut c = Command::new(ward_bin());
-    c.args(args).current_dir(cwd).env_clear().env("PATH", "/usr/bin:/bin").env("HOME", "/root");
-    c.output().unwrap()
+    root_cmd(cwd, args).output().unwrap()
 }
 
 #[test]
@@ -67,9 +54,7 @@ fn isolate_as_root_runs_each_box_as_its_own_host_id() {
     std::fs::set_permissions(&root, std::fs::Permissions::from_mode(0o700)).unwrap();
     std::os::unix::fs::chown(&root, Some(0), Some(0)).unwrap();
     let iso = |args: &[&str]| {
-        let mut c = Command::new(ward_bin());
-        c.arg("isolate").args(args).current_dir(s.path()).env_clear().env("PATH", "/usr/bin:/bin").env("WARD_ISOLATE_ROOT", &root);
-        c.output().unwrap()
+        root_cmd(s.path(), &[&["isolate"][..], args].concat()).env("WARD_ISOLATE_ROOT", &root).output().unwrap()
     };
     let init = iso(&["-b", "7", "--init"]);
     assert_eq!(init.status.code(), Some(0), "{}", String::from_utf8_lossy(&init.stderr));

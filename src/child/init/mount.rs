@@ -68,13 +68,15 @@ enum Kind {
 fn target(path: &CStr, kind: Kind, careful: bool) -> Result<OwnedFd, Fail> {
     if !careful {
         let made = match kind {
-            Kind::Dir => mkdir(path, Mode::from_bits_truncate(0o755)),
-            Kind::File => open(path, OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o644)).map(drop),
+            Kind::Dir => match mkdir(path, Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(Errno::EEXIST) => open(path, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()),
+                Err(e) => Err(e),
+            },
+            // the created (or existing) file's fd names the mount point itself
+            Kind::File => open(path, OFlag::O_CREAT | OFlag::O_WRONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::from_bits_truncate(0o644)),
         };
         match made {
-            Ok(()) | Err(Errno::EEXIST) => {
-                return open(path, OFlag::O_PATH | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| fail(e, format_args!("open mount point {}", shown(path))));
-            }
+            Ok(fd) => return Ok(fd),
             Err(Errno::ENOENT) => {}
             Err(e) => return Err(fail(e, format_args!("create mount point {}", shown(path)))),
         }
