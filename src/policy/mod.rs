@@ -11,6 +11,7 @@ pub mod limits;
 pub mod net;
 pub mod seccomp;
 pub mod tree;
+pub mod warm;
 
 use crate::error::{Error, Result};
 use crate::host::{Host, NoCgroup};
