@@ -64,7 +64,7 @@ pub use request::{BindAccess, Limit, MountSpec, Request, Size, Workdir, WorkdirM
 pub use verdict::{Status, Verdict};
 
 use std::ffi::OsString;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// A sandbox to run one program in: a builder over a [`Request`].
 #[derive(Debug, Clone, Default)]
@@ -144,6 +144,12 @@ impl Sandbox {
     pub fn run(&self) -> Result<Verdict> {
         run(&self.req)
     }
+
+    /// Run in `warm`, which keeps the namespaces and the tree between runs (see
+    /// [`WarmSandbox`]).
+    pub fn run_in(&self, warm: &mut WarmSandbox) -> Result<Verdict> {
+        warm.run(&self.req)
+    }
 }
 
 /// The whole pipeline for `req`: the host's facts (read only), the validated policy, the
@@ -151,11 +157,113 @@ impl Sandbox {
 /// the limits. Failures before the program started are errors; how it ended (exec failures
 /// included) is in the verdict.
 pub fn run(req: &Request) -> Result<Verdict> {
+    let policy = build(req)?;
+    let outcome = launcher::run(&policy)?;
+    Ok(verdict(&policy, outcome, Default::default()))
+}
+
+fn verdict(policy: &policy::Policy, outcome: launcher::account::Outcome, warm: verdict::WarmInfo) -> Verdict {
+    let enforced = outcome.enforced.map(|mut e| {
+        e.warm = warm;
+        e
+    });
+    Verdict::new(&outcome.ending, enforced).with_blocked(outcome.blocked, outcome.killed_for_syscall).with_limits(&policy.limits, outcome.limit_hit)
+}
+
+fn build(req: &Request) -> Result<policy::Policy> {
     let want_net = req.network.mode.is_some_and(|m| m != request::NetMode::None);
     let host = host::Host::gather(req.process.map_ranges.unwrap_or(false), want_net).map_err(|e| Error::io("read the current directory", e))?;
-    let policy = policy::Policy::build(req, &host, &policy::tree::RealFs)?;
-    let outcome = launcher::run(&policy)?;
-    Ok(Verdict::new(&outcome.ending, outcome.enforced).with_blocked(outcome.blocked, outcome.killed_for_syscall).with_limits(&policy.limits, outcome.limit_hit))
+    policy::Policy::build(req, &host, &policy::tree::RealFs)
+}
+
+fn warm_info(p: &policy::Policy, w: &policy::warm::WarmPlan, k: &launcher::warm::Keeper) -> verdict::WarmInfo {
+    let fresh = w.fresh.iter().filter_map(|i| match &p.tree[*i] {
+        policy::tree::MountOp::Tmpfs { dst, .. } => Some(format!("tmpfs {}", dst.display())),
+        policy::tree::MountOp::Proc { dst } => Some(format!("proc {}", dst.display())),
+        policy::tree::MountOp::DevPts { dst } => Some(format!("devpts {}", dst.display())),
+        _ => None,
+    });
+    let fresh = fresh.chain(["pid, ipc, uts and cgroup namespaces", "session keyring", "Landlock domain", "seccomp filter"].map(String::from)).collect();
+    verdict::WarmInfo { used: true, keeper_pid: Some(k.pid.as_raw()), fresh, why_not: None }
+}
+
+fn fresh_because(why: impl Into<String>) -> verdict::WarmInfo {
+    verdict::WarmInfo { why_not: Some(why.into()), ..Default::default() }
+}
+
+/// A handle that runs many programs, each in a warm sandbox when its configuration allows
+/// one (`policy::warm`): the first run of a configuration starts a keeper held by this
+/// handle, later runs with the same tree and ids join it; a run whose configuration differs
+/// replaces it. Isolation between runs is a fresh run's (see SECURITY.md); a configuration
+/// that cannot have it runs fresh, and its verdict's `enforced.warm.why_not` says why. The
+/// keeper ends when the handle is dropped (or its process dies).
+#[derive(Debug, Default)]
+pub struct WarmSandbox {
+    keeper: Option<launcher::warm::Keeper>,
+}
+
+impl WarmSandbox {
+    pub fn new() -> WarmSandbox {
+        WarmSandbox::default()
+    }
+
+    pub fn run(&mut self, req: &Request) -> Result<Verdict> {
+        let policy = build(req)?;
+        let w = match policy::warm::plan(&policy) {
+            Ok(w) => w,
+            Err(why) => return Ok(verdict(&policy, launcher::run(&policy)?, fresh_because(why))),
+        };
+        if self.keeper.as_ref().is_some_and(|k| k.key != w.key) {
+            if let Some(old) = self.keeper.take() {
+                old.end();
+            }
+        }
+        if self.keeper.is_none() {
+            self.keeper = Some(launcher::warm::Keeper::start(&policy, &w)?);
+        }
+        let k = self.keeper.as_ref().ok_or_else(|| Error::host("no keeper", ""))?;
+        let info = warm_info(&policy, &w, k);
+        Ok(verdict(&policy, launcher::run_in(&policy, Some((k, &w)))?, info))
+    }
+}
+
+/// One run of an isolate box: warm when the box's keeper (recorded in `state`) holds this
+/// run's tree and ids; otherwise fresh, and a keeper for this configuration is started in
+/// the background once two runs in a row asked for it (`want`: the file recording the
+/// last configuration asked for), so a box used once pays nothing for it.
+pub fn run_box(req: &Request, state: &Path, want: &Path, idle_s: u64) -> Result<Verdict> {
+    let policy = build(req)?;
+    let w = match policy::warm::plan(&policy) {
+        Ok(w) => w,
+        Err(why) => return Ok(verdict(&policy, launcher::run(&policy)?, fresh_because(why))),
+    };
+    match launcher::warm::Keeper::find(state) {
+        Some(k) if k.key == w.key => {
+            let info = warm_info(&policy, &w, &k);
+            return Ok(verdict(&policy, launcher::run_in(&policy, Some((&k, &w)))?, info));
+        }
+        Some(k) => k.end(),
+        None => {}
+    }
+    let key = format!("{:016x}\n", w.key);
+    let why = if std::fs::read_to_string(want).is_ok_and(|k| k == key) {
+        let _ = std::fs::remove_file(want);
+        match launcher::warm::Keeper::start_detached(&policy, &w, state, idle_s) {
+            Ok(()) => "the box's warm sandbox for this configuration is being started".to_string(),
+            Err(e) => format!("the box's warm sandbox could not be started: {e}"),
+        }
+    } else {
+        let _ = frontend::write_replacing(want, key.as_bytes());
+        "no warm sandbox in this box holds this configuration yet".to_string()
+    };
+    Ok(verdict(&policy, launcher::run(&policy)?, fresh_because(why)))
+}
+
+/// Start the warm sandbox for `req` in the background, recorded in `state` (isolate --init).
+pub fn prepare_box(req: &Request, state: &Path, idle_s: u64) -> Result<()> {
+    let policy = build(req)?;
+    let w = policy::warm::plan(&policy).map_err(|why| Error::invalid(format!("warm mode: {why}"), "run without warm mode"))?;
+    launcher::warm::Keeper::start_detached(&policy, &w, state, idle_s)
 }
 
 /// The `ward` command line (and isolate's, when `args[0]` is `isolate`), for the `ward`

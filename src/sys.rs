@@ -465,14 +465,27 @@ const CLONE_INTO_CGROUP: u64 = 0x2_0000_0000;
 /// instruction of it runs outside its leaf. ENOSYS on kernels without clone3.
 /// Refused with EDEADLK unless the process is single-threaded, as `clone_fork`.
 pub fn clone3_fork(flags: c_int, cgroup: Option<std::os::fd::BorrowedFd<'_>>) -> nix::Result<Option<Pid>> {
-    use std::os::fd::AsRawFd;
     single_threaded()?;
+    clone3_raw(flags, cgroup)
+}
+
+/// clone3 from a warm run's joiner: a process forked from the single-threaded launcher that
+/// has started nothing, so single-threaded by construction (its /proc, after setns into the
+/// keeper's mount namespace, shows another pid namespace and cannot say so).
+pub fn clone3_joiner(flags: c_int, cgroup: Option<std::os::fd::BorrowedFd<'_>>) -> nix::Result<Option<Pid>> {
+    clone3_raw(flags, cgroup)
+}
+
+fn clone3_raw(flags: c_int, cgroup: Option<std::os::fd::BorrowedFd<'_>>) -> nix::Result<Option<Pid>> {
+    use std::os::fd::AsRawFd;
     let mut args = CloneArgs {
         flags: flags as u32 as u64,
         pidfd: 0,
         child_tid: 0,
         parent_tid: 0,
-        exit_signal: libc::SIGCHLD as u64,
+        // CLONE_PARENT: the child is the caller's sibling and reports to the same parent with
+        // the caller's own exit signal (clone3 wants 0 here then)
+        exit_signal: if flags & libc::CLONE_PARENT != 0 { 0 } else { libc::SIGCHLD as u64 },
         stack: 0,
         stack_size: 0,
         tls: 0,
@@ -493,4 +506,33 @@ pub fn clone3_fork(flags: c_int, cgroup: Option<std::os::fd::BorrowedFd<'_>>) ->
         0 => Ok(None),
         pid => Ok(Some(Pid::from_raw(pid as i32))),
     }
+}
+
+/// Close every fd but 0, 1, 2 and the two in `keep` (a process that outlives its starter
+/// must not hold the starter's pipes or files).
+pub fn close_all_except(keep: [std::os::fd::BorrowedFd<'_>; 2]) -> nix::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut k = [keep[0].as_raw_fd() as u32, keep[1].as_raw_fd() as u32];
+    k.sort_unstable();
+    let mut from = 3u32;
+    for fd in k.into_iter().chain([u32::MAX]) {
+        if fd > from {
+            // SAFETY: only fds that no live value of this process refers to are closed: the
+            // caller (a keeper, between fork and its own loop) keeps exactly `keep` and 0-2.
+            let ret = unsafe { libc::close_range(from, fd - 1, 0) };
+            Errno::result(ret)?;
+        }
+        from = fd.saturating_add(1);
+    }
+    Ok(())
+}
+
+/// The uid that owns the user namespace `fd` (ioctl NS_GET_OWNER_UID).
+pub fn ns_owner_uid(fd: std::os::fd::BorrowedFd<'_>) -> nix::Result<u32> {
+    use std::os::fd::AsRawFd;
+    const NS_GET_OWNER_UID: libc::c_ulong = 0xb704;
+    let mut uid: libc::uid_t = 0;
+    // SAFETY: the ioctl writes one uid_t into the valid `uid` and reads nothing else.
+    let ret = unsafe { libc::ioctl(fd.as_raw_fd(), NS_GET_OWNER_UID as _, &mut uid as *mut libc::uid_t) };
+    Errno::result(ret).map(|_| uid)
 }

@@ -68,6 +68,21 @@ pub struct Enforced {
     pub network: NetworkInfo,
     /// Time limits and how they were enforced.
     pub limits: LimitsInfo,
+    /// Whether the run joined a warm sandbox, and if not, why.
+    pub warm: WarmInfo,
+}
+
+/// A warm run shares the keeper's user, mount (copied) and network namespaces and gets
+/// `fresh` anew; `why_not` says why a run that could have been warm was fresh.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct WarmInfo {
+    pub used: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keeper_pid: Option<i32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fresh: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub why_not: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize)]

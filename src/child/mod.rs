@@ -109,6 +109,30 @@ pub fn run(plan: &Plan) -> ! {
     init::supervise(plan) // forks `program`, reaps, forwards signals, reports, kills the rest
 }
 
+/// A warm run's init, pid 1 of its new pid namespace, cloned by the launcher's joiner into the
+/// keeper's user, mount (a copy) and network namespaces. The tree is built already: only
+/// what must be fresh per run is mounted. Never returns.
+pub fn run_warm(plan: &Plan) -> ! {
+    step(plan, Stage::UserNs, || init::userns::enter_warm(plan)); // die with the launcher; its Go
+    step(plan, Stage::UserNs, || init::userns::take_ids(plan)); // a root caller: the sandbox's ids
+    step(plan, Stage::Mount, || init::mount::refresh(&plan.ops)); // fresh tmpfs, /proc of this run, devpts
+    step(plan, Stage::Hostname, || init::hostname::set_hostname(plan));
+    step(plan, Stage::Keyring, init::hostname::keyring); // a new, empty session keyring
+    init::supervise(plan)
+}
+
+/// The keeper of a warm sandbox: builds the namespaces and the tree as a fresh run's init
+/// does, then holds them for later runs (`init::keep`). Never returns.
+pub fn keeper(plan: &Plan, watch: Option<&OwnedFd>, idle_s: u64) -> ! {
+    step(plan, Stage::Init, || init::keep::detach(plan, watch)); // nothing of the starter's fds
+    step(plan, Stage::UserNs, || init::userns::enter(plan)); // die with the starter while it waits; id maps
+    let sources = value(plan, Stage::Mount, || init::mount::open_sources(&plan.ops));
+    step(plan, Stage::UserNs, || init::userns::take_ids(plan));
+    step(plan, Stage::Mount, || init::mount::build_root(&plan.ops, sources));
+    step(plan, Stage::Net, || init::net::configure(plan)); // loopback up, shared by the runs one after another
+    init::keep::hold(plan, watch, idle_s)
+}
+
 /// The program's process, forked by init. The order tightens monotonically: the bounding set
 /// needs CAP_SETPCAP, so it goes before the ids change; no_new_privs and the empty capability
 /// sets come next, then Landlock (which needs no_new_privs), and seccomp last, right before

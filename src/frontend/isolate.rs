@@ -466,11 +466,28 @@ fn run_box(a: &Args, root: &Path) -> Result<Verdict> {
             }
         }
     }
-    let boxdir = root.join(a.box_id.to_string()).join("box");
+    let dir = root.join(a.box_id.to_string());
+    let boxdir = dir.join("box");
     if !boxdir.is_dir() {
         return Err(Error::host(format!("box {} is not initialized", a.box_id), "run isolate --init first"));
     }
-    crate::run(&request(a, &boxdir)?)
+    match warm_idle() {
+        Some(idle) => crate::run_box(&request(a, &boxdir)?, &dir.join(KEEPER), &dir.join(KEEPER_WANT), idle),
+        None => crate::run(&request(a, &boxdir)?),
+    }
+}
+
+/// A box's warm sandbox: its keeper's record, and the last configuration a run asked for.
+const KEEPER: &str = "keeper";
+const KEEPER_WANT: &str = "keeper.want";
+
+/// Warm boxes are on unless WARD_ISOLATE_WARM=0; a keeper nobody used for
+/// WARD_KEEPER_IDLE seconds (default 600) ends by itself.
+fn warm_idle() -> Option<u64> {
+    if std::env::var_os("WARD_ISOLATE_WARM").is_some_and(|v| v == "0") {
+        return None;
+    }
+    Some(std::env::var("WARD_KEEPER_IDLE").ok().and_then(|v| v.parse().ok()).unwrap_or(crate::launcher::warm::DEFAULT_IDLE))
 }
 
 /// Entry point: `args` are isolate's arguments (without the program name).
@@ -506,16 +523,27 @@ pub fn main(args: &[OsString]) -> i32 {
     match a.mode {
         Some(Mode::Init) => {
             // an old box is removed completely, or the init fails: never reuse its contents
+            crate::launcher::warm::Keeper::end_recorded(&dir.join(KEEPER));
             if let Err(e) = remove_tree(&dir) {
                 return fail(Error::io(format!("remove the old box {}", dir.display()), e));
             }
             if let Err(e) = make_box(&dir, a.box_id) {
                 return fail(e);
             }
+            // the box's warm sandbox, for runs with isolate's default tree, built in the
+            // background (a run before it is ready is fresh)
+            if let Some(idle) = warm_idle() {
+                let boxdir = dir.join("box");
+                let first = Args { argv: vec!["/bin/true".into()], ..Default::default() };
+                if let Ok(req) = request(&Args { box_id: a.box_id, cg: a.cg, share_net: a.share_net, ..first }, &boxdir) {
+                    let _ = crate::prepare_box(&req, &dir.join(KEEPER), idle);
+                }
+            }
             println!("{}", dir.display());
             0
         }
         Some(Mode::Cleanup) => {
+            crate::launcher::warm::Keeper::end_recorded(&dir.join(KEEPER));
             if let Err(e) = remove_tree(&dir) {
                 return fail(Error::io(format!("remove {}", dir.display()), e));
             }

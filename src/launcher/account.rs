@@ -194,6 +194,7 @@ pub fn enforced(p: &Policy, f: &Facts<'_>) -> Enforced {
         limits.procs_mechanisms = short;
     }
     Enforced {
+        warm: Default::default(),
         namespaces: vec!["user", "mount", "pid", "ipc", "uts", "cgroup", "net"],
         id_map: IdMapInfo {
             mode,

@@ -14,6 +14,7 @@ pub mod seccomp;
 pub mod stdio;
 pub mod supervise;
 pub mod userns;
+pub mod warm;
 pub mod watch;
 
 use crate::child;
@@ -57,6 +58,13 @@ impl Drop for BlockedSignals {
 
 /// Run the policy's program in a new sandbox and wait for it: the parent's steps, in order.
 pub fn run(p: &Policy) -> Result<Outcome> {
+    run_in(p, None)
+}
+
+/// Run the policy's program in the warm sandbox `k` (`w`: what is fresh per run; see
+/// `policy::warm`), or in a new sandbox when `k` is `None`. The steps are the same but
+/// "spawn": a warm run's init is cloned by a joiner into the keeper's namespaces.
+pub fn run_in(p: &Policy, warm: Option<(&warm::Keeper, &crate::policy::warm::WarmPlan)>) -> Result<Outcome> {
     // before anything is opened or created: clone would refuse a multi-threaded launcher
     if sys::single_threaded().is_err() {
         return Err(threads_error());
@@ -66,10 +74,21 @@ pub fn run(p: &Policy) -> Result<Outcome> {
     let stdio = stdio::open(&p.stdio)?; // with the caller's rights
     let (chan, child_chan) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
         .map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;
-    let plan = plan::prepare(p, stdio, child_chan, filter.as_ref().map(|f| f.bpf.clone()))?;
+    let mut plan = plan::prepare(p, stdio, child_chan, filter.as_ref().map(|f| f.bpf.clone()))?;
+    if let Some((k, w)) = warm {
+        if k.key != w.key {
+            return Err(Error::invalid("the warm sandbox holds another tree than this run's", "start a warm sandbox for this configuration"));
+        }
+        plan.ops = plan::fresh_ops(p, &w.fresh)?;
+        plan.wait_for_net = false;
+        warm_nproc(p, &mut plan);
+    }
     let obtained = cgroup::obtain(&p.cgroup)?; // after validation; the only step that may talk to systemd
     let signals = BlockedSignals::block(child::init::signals())?;
-    let (init, chan, leaf, cg_note) = spawn(p, &plan, obtained, chan)?; // init never returns from here
+    let (init, chan, leaf, cg_note) = match warm {
+        None => spawn(p, &plan, obtained, chan)?, // init never returns from here
+        Some((k, _)) => spawn_warm(k, &plan, obtained, chan)?,
+    };
     drop(plan); // the child has its end of the channel and the stdio files now
     // Signals blocked before clone stay pending: a signalfd made now still reads them.
     let sigfd = SignalFd::with_flags(&child::init::signals(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK);
@@ -79,7 +98,7 @@ pub fn run(p: &Policy) -> Result<Outcome> {
         e
     };
     let sigfd = sigfd.map_err(|e| abort(Error::sys("signalfd", e)))?;
-    if userns::write_maps(init, &p.ids).map_err(abort)? {
+    if warm.is_some() || userns::write_maps(init, &p.ids).map_err(abort)? {
         send_msg(chan.as_fd(), &Msg::Go).map_err(|e| abort(Error::sys("send(Go)", e)))?;
     }
     let helper = net::start_for(p, init, chan.as_fd()).map_err(abort)?; // while init builds the root
@@ -125,6 +144,38 @@ fn spawn(p: &Policy, plan: &child::Plan, obtained: Obtained, chan: OwnedFd) -> R
         Err(Errno::EDEADLK) => Err(threads_error()),
         Err(e @ (Errno::EPERM | Errno::ENOSPC | Errno::EUSERS | Errno::EINVAL | Errno::EACCES)) => Err(userns_error(e)),
         Err(e) => Err(Error::sys(format!("clone(0x{CLONE_FLAGS:x})"), e)),
+    }
+}
+
+/// Step "spawn" of a warm run: the joiner clones init into the keeper's namespaces, born in
+/// the run's leaf when there is one (no plain-clone fallback: a warm sandbox needs clone3
+/// for a leaf, as the policy's cgroup need says).
+fn spawn_warm(k: &warm::Keeper, plan: &child::Plan, obtained: Obtained, chan: OwnedFd) -> Result<(Pid, OwnedFd, Option<Leaf>, String)> {
+    let (leaf, note) = match obtained {
+        Obtained::Leaf(l) => (Some(l), String::new()),
+        Obtained::None(why) => (None, why),
+    };
+    match warm::join(k, plan, leaf.as_ref().map(|l| l.fd())) {
+        Ok(pid) => Ok((pid, chan, leaf, note)),
+        Err(e) => {
+            if let Some(l) = leaf {
+                l.remove();
+            }
+            Err(e)
+        }
+    }
+}
+
+/// In a warm sandbox the keeper is one more process of the program's uid in the user
+/// namespace RLIMIT_NPROC counts in (when it runs as that uid).
+fn warm_nproc(p: &Policy, plan: &mut child::Plan) {
+    let keeper_counted = p.ids.writer != crate::policy::ids::MapWriter::Helpers || p.ids.inside_uid == 0;
+    if keeper_counted {
+        for (l, v) in plan.rlimits.iter_mut() {
+            if *l == crate::request::Limit::Nproc {
+                *v = v.map(|n| n + 1);
+            }
+        }
     }
 }
 

@@ -73,19 +73,35 @@ fn cstr(prefix: &str, p: &Path) -> Result<CString> {
     CString::new(v).map_err(|_| Error::invalid(format!("{}: the path contains a NUL byte", p.display()), ""))
 }
 
-/// The policy's tree as prepared operations.
+/// The policy's tree as prepared operations, for building a new root under /newroot.
 pub fn ops(policy: &Policy) -> Result<Vec<Op>> {
+    ops_at(policy, NEW, None)
+}
+
+/// The operations a warm run performs afresh (`only`: indices into the tree), in a copy of
+/// the keeper's mount namespace whose root is the sandbox's already.
+pub fn fresh_ops(policy: &Policy, only: &[usize]) -> Result<Vec<Op>> {
+    ops_at(policy, "", Some(only))
+}
+
+/// Every path below `prefix`; /proc's masks bind the host's /dev/null (under /oldroot while
+/// a root is built) or the sandbox's own.
+fn ops_at(policy: &Policy, prefix: &str, only: Option<&[usize]>) -> Result<Vec<Op>> {
+        let null = if prefix.is_empty() { c"/dev/null" } else { c"/oldroot/dev/null" };
         let mut ovl = 0;
+        let dstc = |p: &Path| cstr(prefix, p);
         policy
             .tree
             .iter()
-            .map(|m| {
+            .enumerate()
+            .filter(|(i, _)| only.is_none_or(|o| o.contains(i)))
+            .map(|(_, m)| {
                 Ok(match m {
                     MountOp::Bind { src, dst, dir, access } => {
-                        Op::Bind { src: cstr("", src)?, dst: cstr(NEW, dst)?, dir: *dir, access: *access }
+                        Op::Bind { src: cstr("", src)?, dst: dstc(dst)?, dir: *dir, access: *access }
                     }
                     MountOp::Tmpfs { dst, size, mode, noexec } => Op::Tmpfs {
-                        dst: cstr(NEW, dst)?,
+                        dst: dstc(dst)?,
                         data: cstr("", Path::new(&format!("mode={mode:o},size={size}")))?,
                         noexec: *noexec,
                     },
@@ -99,22 +115,23 @@ pub fn ops(policy: &Policy) -> Result<Vec<Op>> {
                             upper: CString::new(format!("{base}/upper")).unwrap_or_default(),
                             work: CString::new(format!("{base}/work")).unwrap_or_default(),
                             base_data: CString::new(format!("mode=755,size={size}")).unwrap_or_default(),
-                            dst: cstr(NEW, dst)?,
+                            dst: dstc(dst)?,
                             data: CString::new(format!("lowerdir={base}/lower,upperdir={base}/upper,workdir={base}/work,userxattr"))
                                 .unwrap_or_default(),
                         }
                     }
-                    MountOp::Symlink { target, dst } => Op::Symlink { target: cstr("", target)?, dst: cstr(NEW, dst)? },
-                    MountOp::Dir { dst } => Op::Dir { dst: cstr(NEW, dst)? },
-                    MountOp::File { dst, contents } => Op::File { dst: cstr(NEW, dst)?, contents: contents.clone() },
+                    MountOp::Symlink { target, dst } => Op::Symlink { target: cstr("", target)?, dst: dstc(dst)? },
+                    MountOp::Dir { dst } => Op::Dir { dst: dstc(dst)? },
+                    MountOp::File { dst, contents } => Op::File { dst: dstc(dst)?, contents: contents.clone() },
                     MountOp::Proc { dst } => Op::Proc {
-                        dst: cstr(NEW, dst)?,
-                        hide: PROC_HIDDEN.iter().map(|p| cstr(NEW, &dst.join(p))).collect::<Result<_>>()?,
-                        read_only: PROC_READ_ONLY.iter().map(|p| cstr(NEW, &dst.join(p))).collect::<Result<_>>()?,
+                        dst: dstc(dst)?,
+                        hide: PROC_HIDDEN.iter().map(|p| dstc(&dst.join(p))).collect::<Result<_>>()?,
+                        read_only: PROC_READ_ONLY.iter().map(|p| dstc(&dst.join(p))).collect::<Result<_>>()?,
+                        null: null.to_owned(),
                     },
-                    MountOp::DevPts { dst } => Op::DevPts { dst: cstr(NEW, dst)? },
-                    MountOp::RemountRo { dst } => Op::RemountRo { dst: cstr(NEW, dst)? },
-                    MountOp::NoExec { dst } => Op::NoExec { dst: cstr(NEW, dst)? },
+                    MountOp::DevPts { dst } => Op::DevPts { dst: dstc(dst)? },
+                    MountOp::RemountRo { dst } => Op::RemountRo { dst: dstc(dst)? },
+                    MountOp::NoExec { dst } => Op::NoExec { dst: dstc(dst)? },
                 })
             })
             .collect()

@@ -10,6 +10,7 @@
 //! init do anything by signalling it.
 
 pub mod hostname;
+pub mod keep;
 pub mod mount;
 pub mod net;
 pub mod userns;

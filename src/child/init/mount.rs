@@ -37,7 +37,8 @@ pub enum Op {
     Dir { dst: CString },
     File { dst: CString, contents: Vec<u8> },
     /// A fresh procfs at `dst`, then `hide` (masked) and `read_only` paths below it.
-    Proc { dst: CString, hide: Vec<CString>, read_only: Vec<CString> },
+    /// `null` is the /dev/null bound over hidden files.
+    Proc { dst: CString, hide: Vec<CString>, read_only: Vec<CString>, null: CString },
     DevPts { dst: CString },
     RemountRo { dst: CString },
     NoExec { dst: CString },
@@ -245,9 +246,11 @@ fn remount_fallback(path: &CStr, attrs: u64, recursive: bool, what: &str) -> Res
     Ok(())
 }
 
-fn apply<'a>(op: &'a Op, sources: &mut std::vec::IntoIter<OwnedFd>, binds: &mut Vec<&'a [u8]>) -> Result<(), Fail> {
+/// Perform one operation. `binds`: the directories bound so far; `None` when every path is
+/// to be treated as lying below a bind (a warm run's fresh mounts).
+fn apply<'a>(op: &'a Op, sources: &mut std::vec::IntoIter<OwnedFd>, binds: &mut Option<Vec<&'a [u8]>>) -> Result<(), Fail> {
     let nosuid_nodev = MsFlags::MS_NOSUID | MsFlags::MS_NODEV;
-    let careful = |p: &CStr| below(p, binds);
+    let careful = |p: &CStr| binds.as_ref().is_none_or(|b| below(p, b));
     let mut source = || sources.next().ok_or_else(|| fail(Errno::EINVAL, format_args!("a bind source was not opened")));
     match op {
         Op::Bind { src, dst, dir, access } => {
@@ -259,8 +262,8 @@ fn apply<'a>(op: &'a Op, sources: &mut std::vec::IntoIter<OwnedFd>, binds: &mut 
             };
             let _ = src;
             bind_fd(&source()?, dst, if *dir { Kind::Dir } else { Kind::File }, attrs, kind, careful(dst))?;
-            if *dir {
-                binds.push(dst.to_bytes());
+            if let (true, Some(b)) = (*dir, binds.as_mut()) {
+                b.push(dst.to_bytes());
             }
             Ok(())
         }
@@ -280,7 +283,9 @@ fn apply<'a>(op: &'a Op, sources: &mut std::vec::IntoIter<OwnedFd>, binds: &mut 
             target(work, Kind::Dir, false)?;
             let at = target(dst, Kind::Dir, careful(dst))?;
             mount_here(&at, "overlay", "overlay", nosuid_nodev, Some(data), format_args!("overlay -> {}, {}", shown(dst), data.to_str().unwrap_or("")))?;
-            binds.push(dst.to_bytes());
+            if let Some(b) = binds.as_mut() {
+                b.push(dst.to_bytes());
+            }
             Ok(())
         }
         Op::Symlink { target: to, dst } => {
@@ -302,7 +307,7 @@ fn apply<'a>(op: &'a Op, sources: &mut std::vec::IntoIter<OwnedFd>, binds: &mut 
             }
             Ok(())
         }
-        Op::Proc { dst, hide, read_only } => {
+        Op::Proc { dst, hide, read_only, null } => {
             let at = target(dst, Kind::Dir, careful(dst))?;
             mount_here(&at, "proc", "proc", nosuid_nodev | MsFlags::MS_NOEXEC, None, format_args!("proc -> {}", shown(dst)))?;
             // As runc and Docker do: host-global knobs read-only, kernel memory and other
@@ -325,7 +330,7 @@ fn apply<'a>(op: &'a Op, sources: &mut std::vec::IntoIter<OwnedFd>, binds: &mut 
                     mount(Some("tmpfs"), p.as_c_str(), Some("tmpfs"), nosuid_nodev | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY, Some("size=0,mode=0555"))
                         .map_err(|e| fail(e, format_args!("mount(empty tmpfs -> {})", shown(p))))?;
                 } else {
-                    mount(Some(c"/oldroot/dev/null"), p.as_c_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                    mount(Some(null.as_c_str()), p.as_c_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
                         .map_err(|e| fail(e, format_args!("mount(/dev/null -> {}, bind)", shown(p))))?;
                 }
             }
@@ -367,7 +372,7 @@ pub fn build_root(ops: &[Op], sources: Vec<OwnedFd>) -> Result<(), Fail> {
         .map_err(|e| fail(e, format_args!("mount(tmpfs -> /, new root)")))?;
 
     let mut sources = sources.into_iter();
-    let mut binds = Vec::with_capacity(ops.len());
+    let mut binds = Some(Vec::with_capacity(ops.len()));
     for op in ops {
         apply(op, &mut sources, &mut binds)?;
     }
@@ -381,4 +386,17 @@ pub fn build_root(ops: &[Op], sources: Vec<OwnedFd>) -> Result<(), Fail> {
     umount2(".", MntFlags::MNT_DETACH).map_err(|e| fail(e, format_args!("umount2(old root, MNT_DETACH)")))?;
     chdir("/").map_err(|e| fail(e, format_args!("chdir(/)")))?;
     Ok(())
+}
+
+/// A warm run, in its own copy of the keeper's mount namespace (whose root is the sandbox's
+/// already, read-only): mount afresh every place the program can write and /proc of the
+/// run's pid namespace, each on top of the keeper's, which no run reaches again. No symbolic
+/// link is followed on the way (a fresh place may lie below the caller's writable bind).
+pub fn refresh(ops: &[Op]) -> Result<(), Fail> {
+    let mut none = Vec::new().into_iter();
+    let mut careful = None;
+    for op in ops {
+        apply(op, &mut none, &mut careful)?;
+    }
+    chdir("/").map_err(|e| fail(e, format_args!("chdir(/)")))
 }

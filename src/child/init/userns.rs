@@ -45,6 +45,17 @@ pub fn enter(plan: &Plan) -> Result<(), Fail> {
     Ok(())
 }
 
+/// A warm run: the maps are the keeper's; wait for the launcher's `Go` (sent once the joiner
+/// that cloned this process is reaped), so nothing of the run starts before it is known.
+pub fn enter_warm(plan: &Plan) -> Result<(), Fail> {
+    nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| fail(e, format_args!("prctl(PR_SET_PDEATHSIG, SIGKILL)")))?;
+    match recv_msg(plan.chan(), false) {
+        Ok(Some(Msg::Go)) => Ok(()),
+        Ok(_) => crate::sys::exit_now(crate::child::EXIT_SETUP_FAILED),
+        Err(e) => Err(fail(e, format_args!("wait for the launcher"))),
+    }
+}
+
 /// A root caller only, after the bind sources are open (with root's rights to reach them):
 /// drop root's groups and take the program's ids before the root is built.
 pub fn take_ids(plan: &Plan) -> Result<(), Fail> {
