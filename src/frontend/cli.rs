@@ -239,8 +239,17 @@ pub struct RunArgs {
     #[arg(long, value_name = "N", conflicts_with = "verdict", help_heading = "Report")]
     pub verdict_fd: Option<i32>,
 
+    /// Run many programs in one warm sandbox: FILE ('-': stdin) has one JSON request per
+    /// line, {"argv": [...]} with optional "stdin", "stdout", "stderr" (host paths), "env"
+    /// (["K=V", ...]), "time", "wall_time" (seconds) and "mem" (bytes) over the options
+    /// given here; one verdict per line goes to stdout, in order (a program's stdout is
+    /// /dev/null unless a file is named). Exit 0 once every line has its verdict. Runs are one after
+    /// another; each is isolated from the others as a fresh run is (SECURITY.md).
+    #[arg(long, value_name = "FILE", conflicts_with = "argv", help_heading = "Report")]
+    pub batch: Option<PathBuf>,
+
     /// The program and its arguments.
-    #[arg(required = true, trailing_var_arg = true, value_name = "PROGRAM [ARGS]...")]
+    #[arg(required_unless_present = "batch", trailing_var_arg = true, value_name = "PROGRAM [ARGS]...")]
     pub argv: Vec<OsString>,
 }
 

@@ -87,6 +87,9 @@ pub fn main(args: Vec<OsString>) -> i32 {
 }
 
 fn run(args: &RunArgs, m: &clap::ArgMatches) -> i32 {
+    if let Some(file) = &args.batch {
+        return batch(args, m, file);
+    }
     let verdict_fd = match args.verdict_fd.map(cli::verdict_file).transpose() {
         Ok(f) => f,
         Err(e) => {
@@ -109,6 +112,87 @@ fn run(args: &RunArgs, m: &clap::ArgMatches) -> i32 {
             EXIT_SANDBOX_FAILED
         }
     }
+}
+
+/// One line of a batch: a program over the command line's request.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchLine {
+    argv: Vec<String>,
+    stdin: Option<std::path::PathBuf>,
+    stdout: Option<std::path::PathBuf>,
+    stderr: Option<std::path::PathBuf>,
+    #[serde(default)]
+    env: Vec<String>,
+    time: Option<f64>,
+    wall_time: Option<f64>,
+    mem: Option<u64>,
+}
+
+fn batch_request(base: &crate::Request, line: &str) -> crate::Result<crate::Request> {
+    let l: BatchLine = serde_json::from_str(line).map_err(|e| crate::Error::invalid(format!("--batch: a line is not a request: {e}"), "write one JSON object per line, e.g. {\"argv\": [\"/bin/true\"]}"))?;
+    if l.argv.is_empty() {
+        return Err(crate::Error::invalid("--batch: \"argv\" is empty", "name the program first"));
+    }
+    let mut r = base.clone();
+    r.run.argv = l.argv.into_iter().map(OsString::from).collect();
+    r.run.stdin = l.stdin.or(r.run.stdin);
+    // the verdicts are on stdout: a program's output goes only where a file is named
+    r.run.stdout = l.stdout.or(r.run.stdout).or_else(|| Some("/dev/null".into()));
+    r.run.stderr = l.stderr.or(r.run.stderr);
+    for kv in l.env {
+        let (k, v) = kv.split_once('=').ok_or_else(|| crate::Error::invalid(format!("--batch: env {kv:?} is not K=V"), "write \"NAME=value\""))?;
+        r.process.env.push((k.to_string(), v.to_string()));
+    }
+    r.limits.time = l.time.or(r.limits.time);
+    r.limits.wall_time = l.wall_time.or(r.limits.wall_time);
+    r.limits.mem = l.mem.map(crate::Size).or(r.limits.mem);
+    Ok(r)
+}
+
+/// `ward run --batch FILE`: every line's verdict on stdout, in order (a program's stdout is
+/// /dev/null unless its line or the options name a file); exit 0 when every line
+/// got one (their statuses are in them), 125 when the batch itself could not be read.
+fn batch(args: &RunArgs, m: &clap::ArgMatches, file: &Path) -> i32 {
+    use std::io::BufRead;
+    let mut base = match cli::request(args, m) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("ward: {e}");
+            return EXIT_SANDBOX_FAILED;
+        }
+    };
+    base.run.argv = vec!["/bin/true".into()];
+    let input: Box<dyn BufRead> = if file == Path::new("-") {
+        Box::new(std::io::BufReader::new(std::io::stdin()))
+    } else {
+        match std::fs::File::open(file) {
+            Ok(f) => Box::new(std::io::BufReader::new(f)),
+            Err(e) => {
+                eprintln!("ward: --batch {}: {e}", file.display());
+                return EXIT_SANDBOX_FAILED;
+            }
+        }
+    };
+    let mut warm = crate::WarmSandbox::new();
+    let mut out = std::io::stdout().lock();
+    for line in input.lines() {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("ward: --batch {}: {e}", file.display());
+                return EXIT_SANDBOX_FAILED;
+            }
+        };
+        if line.trim().is_empty() {
+            continue;
+        }
+        let v = batch_request(&base, &line).and_then(|r| warm.run(&r)).unwrap_or_else(|e| Verdict::new(&Ending::NotStarted(e), None));
+        if writeln!(out, "{}", v.to_json()).and_then(|_| out.flush()).is_err() {
+            return EXIT_SANDBOX_FAILED;
+        }
+    }
+    0
 }
 
 /// Write `path` as a new file renamed over the name: whatever a sandboxed program planted

@@ -392,11 +392,21 @@ pub fn build_root(ops: &[Op], sources: Vec<OwnedFd>) -> Result<(), Fail> {
 /// already, read-only): mount afresh every place the program can write and /proc of the
 /// run's pid namespace, each on top of the keeper's, which no run reaches again. No symbolic
 /// link is followed on the way (a fresh place may lie below the caller's writable bind).
+///
+/// A bind below a fresh place (a work dir under /tmp) is bound again from the keeper's own
+/// bind at the same path, opened before the fresh mount hides it: the host's tree is not
+/// reachable from here, and need not be.
 pub fn refresh(ops: &[Op]) -> Result<(), Fail> {
-    let mut none = Vec::new().into_iter();
+    let mut kept = Vec::new();
+    for op in ops {
+        if let Op::Bind { dst, .. } = op {
+            kept.push(openat2(AT_FDCWD, dst.as_c_str(), no_symlinks(OFlag::O_PATH)).map_err(|e| fail(e, format_args!("open the kept bind {}", shown(dst))))?);
+        }
+    }
+    let mut kept = kept.into_iter();
     let mut careful = None;
     for op in ops {
-        apply(op, &mut none, &mut careful)?;
+        apply(op, &mut kept, &mut careful)?;
     }
     chdir("/").map_err(|e| fail(e, format_args!("chdir(/)")))
 }
