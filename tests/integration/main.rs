@@ -18,3 +18,4 @@ mod profiles;
 mod run;
 mod seccomp;
 mod tree;
+mod warm;
