@@ -5,7 +5,7 @@ Each round runs every command once, in a rotating order, so drift in machine loa
 of them alike. Prints medians, p90s, ratios, the launcher's peak RSS (VmHWM), and sustained
 parallel throughput. Run it as an unprivileged user (benches/compare.sh does that for root).
 """
-import os, statistics, subprocess, sys, time, concurrent.futures as cf
+import os, statistics, subprocess, sys, tempfile, time, concurrent.futures as cf
 
 ROUNDS = int(os.environ.get("ROUNDS", "300"))
 PAR_SECONDS = float(os.environ.get("PAR_SECONDS", "5"))
@@ -34,6 +34,21 @@ COMMANDS = {
     "unshare": ["unshare", "-Ur", "--mount", "--pid", "--fork", "--net", "--ipc", "--uts", "--cgroup", "/bin/true"],
     "true": ["/bin/true"],
 }
+
+BATCH_DIR = tempfile.mkdtemp(prefix="ward-bench-batch-")
+def batch_file(n):
+    path = os.path.join(BATCH_DIR, f"b{n}.jsonl")
+    with open(path, "w") as f:
+        f.write('{"argv": ["/bin/true"]}\n' * n)
+    return path
+BATCH_N = 21
+WARM_BATCH = [WARD, "run", "--no-workdir", "--batch", batch_file(BATCH_N)]
+WARM_ONE = [WARD, "run", "--no-workdir", "--batch", batch_file(1)]
+
+def warm_per_run():
+    """One warm run's cost: a batch of 21 runs minus a batch of 1 (the keeper's start and
+    the launcher's own start-up), over 20."""
+    return (once(WARM_BATCH) - once(WARM_ONE)) / (BATCH_N - 1)
 
 def once(argv, env=None):
     t0 = time.perf_counter_ns()
@@ -69,10 +84,14 @@ def main():
     times = {n: [] for n in names}
     for n in names:  # warm-up (and fills the filter cache)
         once(COMMANDS[n], NOCACHE_ENV if n == "ward-nocache" else None)
+    times["ward-warm"] = []
     for r in range(ROUNDS):
         order = names[r % len(names):] + names[:r % len(names)]
         for n in order:
             times[n].append(once(COMMANDS[n], NOCACHE_ENV if n == "ward-nocache" else None))
+        if r % 4 == 0:  # a batch is 22 runs: a quarter of the rounds keep the total time sane
+            times["ward-warm"].append(warm_per_run())
+    names.append("ward-warm")
     med = {n: statistics.median(v) for n, v in times.items()}
     print(f"# {ROUNDS} interleaved rounds, uid {os.getuid()}, kernel {os.uname().release}")
     print(f"{'command':<9} {'median ms':>10} {'p90 ms':>8} {'mean ms':>8}")
@@ -81,6 +100,8 @@ def main():
         print(f"{n:<9} {med[n]:>10.3f} {v[int(len(v)*0.9)]:>8.3f} {statistics.mean(v):>8.3f}")
     print(f"ratio ward/bwrap   = {med['ward']/med['bwrap']:.2f}  (target <= 0.70)")
     print(f"ratio ward/unshare = {med['ward']/med['unshare']:.2f}  (target <= 1.50)")
+    print(f"ratio warm/unshare = {med['ward-warm']/med['unshare']:.2f}  (warm run in a batch; target <= 0.50)")
+    print(f"ratio warm/ward    = {med['ward-warm']/med['ward']:.2f}")
     print(f"seccomp + Landlock per run = {med['ward'] - med['ward-bare']:.3f} ms (cached filter; target <= 0.3 ms)")
     print(f"filter compiled every run  = {med['ward-nocache'] - med['ward-bare']:.3f} ms (no cache: what caching saves)")
     if LOOP:
@@ -107,7 +128,21 @@ def main():
         return n
     with cf.ThreadPoolExecutor(PAR_JOBS) as ex:
         total = sum(ex.map(lambda _: worker(), range(PAR_JOBS)))
-    print(f"throughput         = {total/PAR_SECONDS:.0f} runs/s with {PAR_JOBS} in parallel over {PAR_SECONDS:.0f} s (target >= 300)")
+    fresh_rate = total / PAR_SECONDS
+    print(f"throughput         = {fresh_rate:.0f} runs/s with {PAR_JOBS} in parallel over {PAR_SECONDS:.0f} s (target >= 300)")
+    # warm: each worker runs batches of 200 for the same time; count verdicts
+    big = [WARD, "run", "--no-workdir", "--batch", batch_file(200)]
+    deadline = time.monotonic() + PAR_SECONDS
+    def warm_worker():
+        n = 0
+        t0 = time.monotonic()
+        while time.monotonic() < deadline:
+            once(big)
+            n += 200
+        return n / (time.monotonic() - t0)
+    with cf.ThreadPoolExecutor(PAR_JOBS) as ex:
+        warm_rate = sum(ex.map(lambda _: warm_worker(), range(PAR_JOBS)))
+    print(f"warm throughput    = {warm_rate:.0f} runs/s with {PAR_JOBS} batches in parallel ({warm_rate/fresh_rate:.2f}x fresh; target >= 2.5x)")
 
 if __name__ == "__main__":
     main()
