@@ -481,8 +481,10 @@ fn run_box(a: &Args, root: &Path) -> Result<Verdict> {
 const KEEPER: &str = "keeper";
 const KEEPER_WANT: &str = "keeper.want";
 
-/// Warm boxes are on unless WARD_ISOLATE_WARM=0; a keeper nobody used for
-/// WARD_KEEPER_IDLE seconds (default 600) ends by itself.
+/// Warm boxes are on unless WARD_ISOLATE_WARM=0: a box's second run of one configuration
+/// starts its warm sandbox, and later runs of that configuration join it (with
+/// WARD_ISOLATE_WARM=init, --init starts one for isolate's default tree). A keeper nobody
+/// used for WARD_KEEPER_IDLE seconds (default 600) ends by itself.
 fn warm_idle() -> Option<u64> {
     if std::env::var_os("WARD_ISOLATE_WARM").is_some_and(|v| v == "0") {
         return None;
@@ -530,9 +532,10 @@ pub fn main(args: &[OsString]) -> i32 {
             if let Err(e) = make_box(&dir, a.box_id) {
                 return fail(e);
             }
-            // the box's warm sandbox, for runs with isolate's default tree, built in the
-            // background (a run before it is ready is fresh)
-            if let Some(idle) = warm_idle() {
+            // WARD_ISOLATE_WARM=init: the box's warm sandbox for runs with isolate's default
+            // tree, built in the background (a run before it is ready is fresh). Not by
+            // default: a box used once would pay for it (benches/isolate.py)
+            if let (Some(idle), true) = (warm_idle(), std::env::var_os("WARD_ISOLATE_WARM").is_some_and(|v| v == "init")) {
                 let boxdir = dir.join("box");
                 let first = Args { argv: vec!["/bin/true".into()], ..Default::default() };
                 if let Ok(req) = request(&Args { box_id: a.box_id, cg: a.cg, share_net: a.share_net, ..first }, &boxdir) {

@@ -21,7 +21,7 @@ impl Box3 {
     }
     fn cmd(&self, args: &[&str]) -> std::process::Command {
         let mut c = as_user(&self.bin, args);
-        c.current_dir(self.s.path()).env("WARD_ISOLATE_ROOT", self.s.join("root"));
+        c.current_dir(self.s.path()).env("WARD_ISOLATE_ROOT", self.s.join("root")).env("WARD_ISOLATE_WARM", "init");
         c
     }
     fn state(&self) -> PathBuf {
@@ -209,6 +209,26 @@ fn cleanup_ends_the_keeper_and_a_removed_box_ends_it_too() {
     assert!(eventually(5000, || keeper_pid(&b.state()).is_some()));
     let idle = keeper_pid(&b.state()).unwrap();
     assert!(eventually(8000, || !alive(idle)), "an idle keeper must end by itself");
+}
+
+#[test]
+fn a_box_s_second_run_of_a_configuration_starts_its_warm_sandbox() {
+    let b = Box3::new();
+    let run = |n: &str| {
+        let out = b.cmd(&["-b", "4", "-v", "--run", "--", "/bin/echo", n]).env("WARD_ISOLATE_WARM", "1").output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{n}\n"), "{err}");
+        serde_json::from_str::<Value>(err.lines().rev().find(|l| l.starts_with('{')).unwrap()).unwrap()
+    };
+    let out = b.cmd(&["-b", "4", "--init"]).env("WARD_ISOLATE_WARM", "1").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    assert!(keeper_pid(&b.state()).is_none(), "--init started a keeper without WARD_ISOLATE_WARM=init");
+    let first = run("1");
+    assert!(first["enforced"]["warm"]["why_not"].as_str().unwrap().contains("yet"), "{first}");
+    let second = run("2");
+    assert!(second["enforced"]["warm"]["why_not"].as_str().unwrap().contains("being started"), "{second}");
+    assert!(eventually(5000, || keeper_pid(&b.state()).is_some()));
+    assert!(warm_used(&run("3")));
 }
 
 #[test]
