@@ -187,6 +187,13 @@ fn warm_info(p: &policy::Policy, w: &policy::warm::WarmPlan, k: &launcher::warm:
     verdict::WarmInfo { used: true, keeper_pid: Some(k.pid.as_raw()), fresh, why_not: None }
 }
 
+fn warm_plan(req: &Request, p: &policy::Policy) -> std::result::Result<policy::warm::WarmPlan, String> {
+    if req.process.warm == Some(false) {
+        return Err("the profile or the options turn warm sandboxes off (process.warm = false)".into());
+    }
+    policy::warm::plan(p)
+}
+
 fn fresh_because(why: impl Into<String>) -> verdict::WarmInfo {
     verdict::WarmInfo { why_not: Some(why.into()), ..Default::default() }
 }
@@ -209,7 +216,7 @@ impl WarmSandbox {
 
     pub fn run(&mut self, req: &Request) -> Result<Verdict> {
         let policy = build(req)?;
-        let w = match policy::warm::plan(&policy) {
+        let w = match warm_plan(req, &policy) {
             Ok(w) => w,
             Err(why) => return Ok(verdict(&policy, launcher::run(&policy)?, fresh_because(why))),
         };
@@ -233,7 +240,7 @@ impl WarmSandbox {
 /// last configuration asked for), so a box used once pays nothing for it.
 pub fn run_box(req: &Request, state: &Path, want: &Path, idle_s: u64) -> Result<Verdict> {
     let policy = build(req)?;
-    let w = match policy::warm::plan(&policy) {
+    let w = match warm_plan(req, &policy) {
         Ok(w) => w,
         Err(why) => return Ok(verdict(&policy, launcher::run(&policy)?, fresh_because(why))),
     };
@@ -262,7 +269,7 @@ pub fn run_box(req: &Request, state: &Path, want: &Path, idle_s: u64) -> Result<
 /// Start the warm sandbox for `req` in the background, recorded in `state` (isolate --init).
 pub fn prepare_box(req: &Request, state: &Path, idle_s: u64) -> Result<()> {
     let policy = build(req)?;
-    let w = policy::warm::plan(&policy).map_err(|why| Error::invalid(format!("warm mode: {why}"), "run without warm mode"))?;
+    let w = warm_plan(req, &policy).map_err(|why| Error::invalid(format!("warm mode: {why}"), "run without warm mode"))?;
     launcher::warm::Keeper::start_detached(&policy, &w, state, idle_s)
 }
 

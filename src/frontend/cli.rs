@@ -171,6 +171,10 @@ pub struct RunArgs {
     /// Keep the caller's session (the program can then reach your terminal's job control).
     #[arg(long, help_heading = "Process")]
     pub keep_session: bool,
+    /// With --batch: every line in a fresh sandbox, as a single run (profile key
+    /// process.warm = false).
+    #[arg(long, help_heading = "Process")]
+    pub no_warm: bool,
     /// The program's stdin, opened by ward with your rights, never through a link or FIFO in
     /// a directory the sandbox can write; a file you could write goes as a sealed copy
     /// [default: inherited].
@@ -369,6 +373,9 @@ impl RunArgs {
         pr.map_ranges = some_if(self.map_ranges);
         pr.hostname = self.hostname.clone();
         pr.keep_session = some_if(self.keep_session);
+        if self.no_warm {
+            pr.warm = Some(false);
+        }
         let run = &mut r.run;
         run.stdin = self.stdin.clone();
         run.stdout = self.stdout.clone();

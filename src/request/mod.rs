@@ -307,6 +307,10 @@ pub struct Process {
     pub hostname: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keep_session: Option<bool>,
+    /// Many runs (a batch, an isolate box, a `WarmSandbox`) may share a warm sandbox
+    /// (default true); a single `ward run` is always fresh.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub warm: Option<bool>,
     /// Variables set for the program, in order (later wins). A table in a profile.
     #[serde(default, skip_serializing_if = "Vec::is_empty", with = "env_table")]
     pub env: Vec<(String, String)>,
@@ -452,6 +456,7 @@ impl Request {
         replace(&mut p.map_ranges, &tp.map_ranges);
         replace(&mut p.hostname, &tp.hostname);
         replace(&mut p.keep_session, &tp.keep_session);
+        replace(&mut p.warm, &tp.warm);
         replace(&mut p.host_ids, &tp.host_ids);
         p.env.extend(tp.env.iter().cloned());
         p.pass_env.extend(tp.pass_env.iter().cloned());

@@ -269,3 +269,15 @@ fn a_batch_runs_every_line_in_one_warm_sandbox() {
     let keeper = vs[0]["enforced"]["warm"]["keeper_pid"].as_i64().unwrap() as i32;
     assert!(eventually(3000, || !alive(keeper)), "the batch's keeper outlived it");
 }
+
+#[test]
+fn warm_mode_can_be_turned_off_for_a_batch() {
+    let s = Scratch::new();
+    let input = s.write("in.jsonl", "{\"argv\": [\"/bin/true\"]}\n");
+    let o = ward_cmd(s.path(), &["run", "--no-workdir", "--no-warm", "--batch", input.to_str().unwrap()]).output().unwrap();
+    assert_eq!(o.status.code(), Some(0));
+    let v: Value = serde_json::from_str(String::from_utf8(o.stdout).unwrap().trim()).unwrap();
+    assert_eq!(v["status"], "OK");
+    assert!(!warm_used(&v));
+    assert!(v["enforced"]["warm"]["why_not"].as_str().unwrap().contains("process.warm = false"), "{v}");
+}
