@@ -37,7 +37,8 @@ pub enum Command {
         #[command(subcommand)]
         action: ProfileAction,
     },
-    /// Remove cgroup leaves left by launchers that no longer exist.
+    /// End warm sandbox keepers whose box or record is gone, and remove cgroup leaves left
+    /// by launchers that no longer exist.
     Cleanup,
     /// Check what this host allows, and how to fix what it does not.
     Check {

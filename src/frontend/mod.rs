@@ -49,17 +49,18 @@ pub fn main(args: Vec<OsString>) -> i32 {
             }
             if report.ok { 0 } else { 1 }
         }
-        Command::Cleanup => match crate::host::find_cgroup() {
-            Ok(sub) => {
-                let n = crate::launcher::cgroup::remove_stale(&sub);
-                println!("removed {n} stale cgroup leaves under {}", sub.dir.display());
-                0
+        Command::Cleanup => {
+            let k = crate::launcher::warm::end_stale();
+            println!("ended {k} stale warm sandbox keepers");
+            match crate::host::find_cgroup() {
+                Ok(sub) => {
+                    let n = crate::launcher::cgroup::remove_stale(&sub);
+                    println!("removed {n} stale cgroup leaves under {}", sub.dir.display());
+                }
+                Err(why) => println!("no cgroup leaves to clean: no delegated cgroup ({why})"),
             }
-            Err(why) => {
-                println!("nothing to clean: no delegated cgroup ({why})");
-                0
-            }
-        },
+            0
+        }
         Command::Profile { action } => match action {
             ProfileAction::List => {
                 for (name, _) in crate::request::profile::BUILTIN {

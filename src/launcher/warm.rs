@@ -248,6 +248,40 @@ impl Mode0600 for std::fs::OpenOptions {
     }
 }
 
+/// End this caller's detached keepers that nobody can use any more: their state file was
+/// removed or records another process (a box removed by hand, a crash between the steps).
+/// Attached keepers (a running batch's) and recorded ones are left alone. Returns how many.
+pub fn end_stale() -> usize {
+    let me = nix::unistd::geteuid().as_raw();
+    let mut n = 0;
+    let Ok(procs) = std::fs::read_dir("/proc") else { return 0 };
+    for e in procs.flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        if std::fs::read_to_string(format!("/proc/{pid}/comm")).map(|c| c.trim_end() != "ward-keeper").unwrap_or(true) {
+            continue;
+        }
+        if std::os::unix::fs::MetadataExt::uid(&match std::fs::metadata(format!("/proc/{pid}")) { Ok(m) => m, Err(_) => continue }) != me {
+            continue;
+        }
+        // a detached keeper holds its state file (fd 3 or 4) and nothing else of note
+        let Ok(fds) = std::fs::read_dir(format!("/proc/{pid}/fd")) else { continue };
+        let state = fds.flatten().filter_map(|f| std::fs::read_link(f.path()).ok()).find(|t| t.file_name().is_some_and(|n| n == "keeper" || n == "keeper (deleted)"));
+        let Some(state) = state else { continue }; // attached: its launcher ends it
+        let recorded = std::fs::read_to_string(&state).is_ok_and(|t| t.split_whitespace().any(|f| f == format!("pid={pid}")));
+        // a record being written (by its starter, a few ms) is not stale
+        let settled = std::fs::metadata(&state).map_or(true, |m| m.modified().is_ok_and(|t| t.elapsed().is_ok_and(|e| e.as_secs() >= 10)));
+        if !recorded && settled {
+            if let Ok(fd) = sys::pidfd_open(Pid::from_raw(pid)) {
+                // the pidfd names the process just read; if it has ended since, nothing happens
+                if std::fs::read_to_string(format!("/proc/{pid}/comm")).is_ok_and(|c| c.trim_end() == "ward-keeper") && sys::pidfd_kill(fd.as_fd()).is_ok() {
+                    n += 1;
+                }
+            }
+        }
+    }
+    n
+}
+
 /// Step "spawn" of a warm run: fork the joiner, which enters the keeper's namespaces and
 /// clones init as this process's child (CLONE_PARENT), in the run's leaf when there is one;
 /// it reports init's pid (or what failed) on a pipe and leaves. In init this runs

@@ -203,6 +203,14 @@ fn cleanup_ends_the_keeper_and_a_removed_box_ends_it_too() {
     let keeper = b.init();
     std::fs::remove_file(b.state()).unwrap();
     assert!(eventually(8000, || !alive(keeper)), "a keeper whose record is gone must end by itself");
+    // one whose record is gone but not its box: ward cleanup ends it
+    let keeper = b.init();
+    std::fs::remove_file(b.state()).unwrap();
+    std::fs::write(b.state(), "").unwrap(); // a new, empty record: the keeper still sees its old one, removed
+    let out = ward_cmd(b.s.path(), &["cleanup"]).output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).starts_with("ended "), "{}", String::from_utf8_lossy(&out.stdout));
+    // at once, not by its own check (every 5 s)
+    assert!(eventually(300, || !alive(keeper)), "ward cleanup left a keeper whose record is gone");
     // one nobody uses ends after the idle time
     let out = b.cmd(&["-b", "4", "--init"]).env("WARD_KEEPER_IDLE", "1").output().unwrap();
     assert_eq!(out.status.code(), Some(0));
