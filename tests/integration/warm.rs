@@ -289,3 +289,44 @@ fn warm_mode_can_be_turned_off_for_a_batch() {
     assert!(!warm_used(&v));
     assert!(v["enforced"]["warm"]["why_not"].as_str().unwrap().contains("process.warm = false"), "{v}");
 }
+
+#[test]
+fn a_root_caller_s_warm_box_runs_as_the_box_s_own_id() {
+    if !root_or_skip("a root caller's warm box") {
+        return;
+    }
+    let s = Scratch::new();
+    let root = s.mkdir("root");
+    std::fs::set_permissions(&root, std::os::unix::fs::PermissionsExt::from_mode(0o700)).unwrap();
+    nix::unistd::chown(&root, Some(nix::unistd::Uid::from_raw(0)), Some(nix::unistd::Gid::from_raw(0))).unwrap();
+    let iso = |args: &[&str]| {
+        let mut c = std::process::Command::new(ward_bin());
+        c.arg("isolate").args(args).current_dir(s.path()).env_clear().env("PATH", "/usr/bin:/bin").env("WARD_ISOLATE_ROOT", &root).env("WARD_ISOLATE_WARM", "init");
+        c.output().unwrap()
+    };
+    assert_eq!(iso(&["-b", "5", "--init"]).status.code(), Some(0));
+    let state = root.join("5/keeper");
+    assert!(eventually(5000, || keeper_pid(&state).is_some()), "no keeper for root's box");
+    let script = "id -u; id -G; ls /tmp; touch /tmp/x /box/made; cat /proc/self/uid_map";
+    let mut seen = Vec::new();
+    for _ in 0..2 {
+        let out = iso(&["-b", "5", "-p10", "-v", "--run", "--", "/bin/sh", "-c", script]);
+        let err = String::from_utf8_lossy(&out.stderr).into_owned();
+        let v: Value = serde_json::from_str(err.lines().rev().find(|l| l.starts_with('{')).unwrap()).unwrap();
+        assert!(warm_used(&v), "{v}");
+        assert_eq!(v["enforced"]["id_map"]["caller_is_root"], true);
+        seen.push(String::from_utf8_lossy(&out.stdout).into_owned());
+    }
+    for out in &seen {
+        let mut l = out.lines();
+        assert_eq!(l.next(), Some("60005"), "{out}");
+        assert_eq!(l.next(), Some("60005"), "supplementary groups of root's: {out}");
+        assert!(out.contains(" 60005 "), "uid_map: {out}");
+        assert!(!out.contains("\nx\n"), "the first run's /tmp reached the second: {out}");
+    }
+    let made = std::fs::metadata(root.join("5/box/made")).unwrap();
+    assert_eq!(std::os::unix::fs::MetadataExt::uid(&made), 60005);
+    let keeper = keeper_pid(&state).unwrap();
+    assert_eq!(iso(&["-b", "5", "--cleanup"]).status.code(), Some(0));
+    assert!(eventually(3000, || !alive(keeper)));
+}
