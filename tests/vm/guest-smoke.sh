@@ -98,6 +98,19 @@ check "cgroup: the judge profile gets its leaf (over D-Bus) and runs a solution"
 check "cgroup: a SIGKILLed launcher leaves no process; ward cleanup removes its leaf" cg_killed
 check "cgroup: --require-cgroup refuses without delegation or a session bus" cg_require
 check "cgroup: from a session scope, ward gets a delegated scope over D-Bus (MLE)" cg_dbus
+# warm runs on 6.1 with a leaf each: setns + clone3(CLONE_PARENT|CLONE_INTO_CGROUP)
+cg_warm_batch() {
+    printf '%s\n' '{"argv": ["/bin/true"]}' '{"argv": ["/usr/bin/python3", "-c", "x=bytearray(200<<20)"]}' '{"argv": ["/bin/sh", "-c", "ls /tmp; touch /tmp/x"]}' '{"argv": ["/bin/sh", "-c", "ls /tmp | grep -q x && exit 7; exit 0"]}' > /tmp/batch.jsonl
+    D $W run --mem 50M --batch /tmp/batch.jsonl > /tmp/verdicts.jsonl || return 1
+    python3 -c '
+import json
+vs = [json.loads(l) for l in open("/tmp/verdicts.jsonl")]
+assert [v["status"] for v in vs] == ["OK", "MLE", "OK", "OK"], [(v["status"], v["message"]) for v in vs]
+assert all(v["enforced"]["warm"]["used"] and v["enforced"]["cgroup"].startswith("leaf ") for v in vs), vs[0]["enforced"]
+assert len({v["enforced"]["warm"]["keeper_pid"] for v in vs}) == 1
+'
+}
+check "warm batch: one keeper, a cgroup leaf per run, MLE in its own leaf, /tmp fresh (6.1)" cg_warm_batch
 check "cgroup: isolate --cg from a session scope, over D-Bus" cg_dbus_isolate
 check "isolate --cg: --cg-mem is memory.max (cg-oom-killed, cg-mem), -p is pids.max" iso_cg
 check "isolate: CMS master's IsolateSandbox sequence (box 1003, --cg, io inside, cg-mem, cg-oom-killed, chmod cleanup)" cms_master
