@@ -78,6 +78,11 @@ Commands:
 ward runs isolate's interface without root: boxes live under $WARD_ISOLATE_ROOT, else
 $XDG_RUNTIME_DIR/ward-isolate, else /tmp/ward-isolate-UID. Exit status: 0 ok, 1 the program
 failed (RE, SG, TO), 2 a sandbox or usage error (XX).
+
+Warm boxes: a box's second run of one configuration starts a keeper that holds its
+namespaces and tree; later runs of that configuration join it, each with fresh /tmp,
+/proc, pid, ipc and uts namespaces (-v shows enforced.warm). --cleanup ends it.
+WARD_ISOLATE_WARM=0: off; =init: --init starts one. WARD_KEEPER_IDLE: idle seconds (600).
 ";
 
 /// isolate's command line, parsed.
