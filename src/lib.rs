@@ -236,9 +236,11 @@ impl WarmSandbox {
 
 /// One run of an isolate box: warm when the box's keeper (recorded in `state`) holds this
 /// run's tree and ids; otherwise fresh, and a keeper for this configuration is started in
-/// the background once two runs in a row asked for it (`want`: the file recording the
-/// last configuration asked for), so a box used once pays nothing for it.
-pub fn run_box(req: &Request, state: &Path, want: &Path, idle_s: u64) -> Result<Verdict> {
+/// the background once two runs in a row asked for it (`want`: an open file of the box's,
+/// only the caller's, that records the last configuration asked for), so a box used once
+/// pays next to nothing for it.
+pub fn run_box(req: &Request, state: &Path, want: &std::fs::File, idle_s: u64) -> Result<Verdict> {
+    use std::os::unix::fs::FileExt;
     let policy = build(req)?;
     let w = match warm_plan(req, &policy) {
         Ok(w) => w,
@@ -252,16 +254,16 @@ pub fn run_box(req: &Request, state: &Path, want: &Path, idle_s: u64) -> Result<
         Some(k) => k.end(),
         None => {}
     }
-    let key = format!("{:016x}\n", w.key);
-    let why = if std::fs::read_to_string(want).is_ok_and(|k| k == key) {
-        let _ = std::fs::remove_file(want);
+    let key = format!("{:016x}", w.key);
+    let mut last = [0u8; 16];
+    let why = if want.read_exact_at(&mut last, 0).is_ok() && last == key.as_bytes() {
+        let _ = want.write_all_at(&[b'-'; 16], 0);
         match launcher::warm::Keeper::start_detached(&policy, &w, state, idle_s) {
             Ok(()) => "the box's warm sandbox for this configuration is being started".to_string(),
             Err(e) => format!("the box's warm sandbox could not be started: {e}"),
         }
     } else {
-        // in the box's directory, which only the caller can reach: a plain write will do
-        let _ = std::fs::write(want, key.as_bytes());
+        let _ = want.write_all_at(key.as_bytes(), 0);
         "no warm sandbox in this box holds this configuration yet".to_string()
     };
     Ok(verdict(&policy, launcher::run(&policy)?, fresh_because(why)))

@@ -321,7 +321,7 @@ fn make_box(dir: &Path, box_id: u32) -> Result<()> {
 /// Lock a box against concurrent use (released when the returned file closes).
 fn lock_box(root: &Path, id: u32) -> Result<nix::fcntl::Flock<std::fs::File>> {
     let path = root.join(format!("{id}.lock"));
-    let f = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
+    let f = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path).map_err(|e| Error::io(format!("open {}", path.display()), e))?;
     nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock)
         .map_err(|_| Error::host(format!("box {id} is in use by another isolate process"), "use a different --box-id for concurrent runs"))
 }
@@ -452,7 +452,7 @@ fn request(a: &Args, boxdir: &Path) -> Result<Request> {
     Ok(o)
 }
 
-fn run_box(a: &Args, root: &Path) -> Result<Verdict> {
+fn run_box(a: &Args, root: &Path, lock: &std::fs::File) -> Result<Verdict> {
     if a.cg_mem.is_some() && !a.cg {
         return Err(usage("--cg-mem needs --cg"));
     }
@@ -477,14 +477,14 @@ fn run_box(a: &Args, root: &Path) -> Result<Verdict> {
         return Err(Error::host(format!("box {} is not initialized", a.box_id), "run isolate --init first"));
     }
     match warm_idle() {
-        Some(idle) => crate::run_box(&request(a, &boxdir)?, &dir.join(KEEPER), &dir.join(KEEPER_WANT), idle),
+        // the box's lock file, open already, records the configuration the last run asked for
+        Some(idle) => crate::run_box(&request(a, &boxdir)?, &dir.join(KEEPER), lock, idle),
         None => crate::run(&request(a, &boxdir)?),
     }
 }
 
-/// A box's warm sandbox: its keeper's record, and the last configuration a run asked for.
+/// A box's warm sandbox: its keeper's record.
 const KEEPER: &str = "keeper";
-const KEEPER_WANT: &str = "keeper.want";
 
 /// Warm boxes are on unless WARD_ISOLATE_WARM=0: a box's second run of one configuration
 /// starts its warm sandbox, and later runs of that configuration join it (with
@@ -559,7 +559,7 @@ pub fn main(args: &[OsString]) -> i32 {
             0
         }
         _ => {
-            let v = run_box(&a, &root).unwrap_or_else(|e| Verdict::new(&crate::verdict::Ending::NotStarted(e), None));
+            let v = run_box(&a, &root, &_lock).unwrap_or_else(|e| Verdict::new(&crate::verdict::Ending::NotStarted(e), None));
             let v = match &v.status {
                 // isolate's wording for a program that cannot be executed
                 Status::XX if matches!(v.ward_exit_code, crate::verdict::EXIT_NOT_FOUND | crate::verdict::EXIT_NOT_EXECUTABLE) => {

@@ -103,22 +103,27 @@ pub fn plan(p: &Policy) -> Result<WarmPlan, String> {
     fresh.sort_unstable();
     fresh.dedup();
     // The keeper's part: every operation (fresh ones only as mount points: their contents
-    // are the run's), the maps, the ids.
-    let mut held = String::new();
+    // are the run's), the maps, the ids; hashed as written, with no text built.
+    use std::fmt::Write;
+    let mut h = Fnv(FNV_START);
     for (i, op) in tree.iter().enumerate() {
-        if fresh.binary_search(&i).is_ok() {
-            held.push_str(&format!("fresh {:?}\n", dst(op)));
-        } else {
-            held.push_str(&format!("{op:?}\n"));
-        }
+        let _ = if fresh.binary_search(&i).is_ok() { writeln!(h, "fresh {:?}", dst(op)) } else { writeln!(h, "{op:?}") };
     }
-    held.push_str(&format!("{:?}\n", p.ids));
-    Ok(WarmPlan { fresh, key: fnv1a(held.as_bytes()) })
+    let _ = writeln!(h, "{:?}", p.ids);
+    Ok(WarmPlan { fresh, key: h.0 })
 }
 
-/// FNV-1a, 64 bits: stable across builds (the key is compared between processes).
-pub fn fnv1a(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| (h ^ u64::from(*x)).wrapping_mul(0x0100_0000_01b3))
+const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
+
+/// FNV-1a, 64 bits, over what is written to it: stable across builds (the key is compared
+/// between processes).
+struct Fnv(u64);
+
+impl std::fmt::Write for Fnv {
+    fn write_str(&mut self, s: &str) -> std::fmt::Result {
+        self.0 = s.bytes().fold(self.0, |h, x| (h ^ u64::from(x)).wrapping_mul(0x0100_0000_01b3));
+        Ok(())
+    }
 }
 
 #[cfg(test)]
