@@ -105,6 +105,7 @@ except OSError as e:
     print('kill', e.errno)
 print('keeper proc', os.path.exists(f'/proc/{keeper}'))
 print('env', os.environ.get('PLANTED'))
+print('masks', os.statvfs('/proc/sys').f_flag & 1, os.statvfs('/proc/irq').f_flag & 1, len(open('/proc/interrupts').read()), len(open('/proc/keys').read()))
 "#;
 
 #[test]
@@ -136,6 +137,9 @@ fn nothing_of_one_warm_run_reaches_the_next() {
     assert!(out.contains("kill 3"), "the keeper was reachable by pid (expected ESRCH): {out}");
     assert!(out.contains("keeper proc False"), "{out}");
     assert!(out.contains("env None"), "{out}");
+    // the run's own /proc carries the masks a fresh run's has: /proc/sys and /proc/irq
+    // read-only, interrupts and keys empty
+    assert!(out.contains("masks 1 1 0 0"), "a warm run's /proc lacks the masks: {out}");
     assert!(pids_matching("sleep 1000").is_empty(), "the first run's process outlived it");
     assert!(alive(keeper));
 }
