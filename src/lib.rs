@@ -220,17 +220,18 @@ impl WarmSandbox {
             Ok(w) => w,
             Err(why) => return Ok(verdict(&policy, launcher::run(&policy)?, fresh_because(why))),
         };
-        if self.keeper.as_ref().is_some_and(|k| k.key != w.key) {
-            if let Some(old) = self.keeper.take() {
-                old.end();
+        let k = match &mut self.keeper {
+            Some(k) if k.key == w.key => k,
+            slot => {
+                // none yet, or one holding another configuration: replace it
+                if let Some(old) = slot.take() {
+                    old.end();
+                }
+                slot.insert(launcher::warm::Keeper::start(&policy, &w)?)
             }
-        }
-        if self.keeper.is_none() {
-            self.keeper = Some(launcher::warm::Keeper::start(&policy, &w)?);
-        }
-        let k = self.keeper.as_ref().ok_or_else(|| Error::host("no keeper", ""))?;
+        };
         let info = warm_info(&policy, &w, k);
-        Ok(verdict(&policy, launcher::run_in(&policy, Some((k, &w)))?, info))
+        Ok(verdict(&policy, launcher::run_in(&policy, Some((&*k, &w)))?, info))
     }
 }
 

@@ -542,8 +542,8 @@ pub fn main(args: &[OsString]) -> i32 {
             // default: a box used once would pay for it (benches/isolate.py)
             if let (Some(idle), true) = (warm_idle(), std::env::var_os("WARD_ISOLATE_WARM").is_some_and(|v| v == "init")) {
                 let boxdir = dir.join("box");
-                let first = Args { argv: vec!["/bin/true".into()], ..Default::default() };
-                if let Ok(req) = request(&Args { box_id: a.box_id, cg: a.cg, share_net: a.share_net, ..first }, &boxdir) {
+                let first = Args { box_id: a.box_id, cg: a.cg, share_net: a.share_net, argv: vec!["/bin/true".into()], ..Default::default() };
+                if let Ok(req) = request(&first, &boxdir) {
                     let _ = crate::prepare_box(&req, &dir.join(KEEPER), idle);
                 }
             }

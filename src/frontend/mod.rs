@@ -156,14 +156,13 @@ fn batch_request(base: &crate::Request, line: &str) -> crate::Result<crate::Requ
 /// got one (their statuses are in them), 125 when the batch itself could not be read.
 fn batch(args: &RunArgs, m: &clap::ArgMatches, file: &Path) -> i32 {
     use std::io::BufRead;
-    let mut base = match cli::request(args, m) {
+    let base = match cli::request(args, m) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("ward: {e}");
             return EXIT_SANDBOX_FAILED;
         }
     };
-    base.run.argv = vec!["/bin/true".into()];
     let input: Box<dyn BufRead> = if file == Path::new("-") {
         Box::new(std::io::BufReader::new(std::io::stdin()))
     } else {

@@ -74,12 +74,13 @@ pub fn run_in(p: &Policy, warm: Option<(&warm::Keeper, &crate::policy::warm::War
     let stdio = stdio::open(&p.stdio)?; // with the caller's rights
     let (chan, child_chan) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
         .map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;
-    let mut plan = plan::prepare(p, stdio, child_chan, filter.as_ref().map(|f| f.bpf.clone()))?;
-    if let Some((k, w)) = warm {
-        if k.key != w.key {
-            return Err(Error::invalid("the warm sandbox holds another tree than this run's", "start a warm sandbox for this configuration"));
-        }
-        plan.ops = plan::fresh_ops(p, &w.fresh)?;
+    let ops = match warm {
+        None => plan::ops(p)?,
+        Some((k, w)) if k.key == w.key => plan::fresh_ops(p, &w.fresh)?,
+        Some(_) => return Err(Error::invalid("the warm sandbox holds another tree than this run's", "start a warm sandbox for this configuration")),
+    };
+    let mut plan = plan::prepare(p, ops, stdio, child_chan, filter.as_ref().map(|f| f.bpf.clone()))?;
+    if warm.is_some() {
         plan.wait_for_net = false;
         warm_nproc(p, &mut plan);
     }
@@ -140,10 +141,18 @@ fn spawn(p: &Policy, plan: &child::Plan, obtained: Obtained, chan: OwnedFd) -> R
             child::run(plan)
         }
         Ok(Some(pid)) => Ok((pid, chan, leaf, note)),
-        // clone_fork and clone3_fork check that the launcher is single-threaded
-        Err(Errno::EDEADLK) => Err(threads_error()),
-        Err(e @ (Errno::EPERM | Errno::ENOSPC | Errno::EUSERS | Errno::EINVAL | Errno::EACCES)) => Err(userns_error(e)),
-        Err(e) => Err(Error::sys(format!("clone(0x{CLONE_FLAGS:x})"), e)),
+        Err(e) => {
+            // nothing was born in the leaf
+            if let Some(l) = leaf {
+                l.remove();
+            }
+            Err(match e {
+                // clone_fork and clone3_fork check that the launcher is single-threaded
+                Errno::EDEADLK => threads_error(),
+                Errno::EPERM | Errno::ENOSPC | Errno::EUSERS | Errno::EINVAL | Errno::EACCES => userns_error(e),
+                e => Error::sys(format!("clone(0x{CLONE_FLAGS:x})"), e),
+            })
+        }
     }
 }
 
@@ -169,8 +178,7 @@ fn spawn_warm(k: &warm::Keeper, plan: &child::Plan, obtained: Obtained, chan: Ow
 /// In a warm sandbox the keeper is one more process of the program's uid in the user
 /// namespace RLIMIT_NPROC counts in (when it runs as that uid).
 fn warm_nproc(p: &Policy, plan: &mut child::Plan) {
-    let keeper_counted = p.ids.writer != crate::policy::ids::MapWriter::Helpers || p.ids.inside_uid == 0;
-    if keeper_counted {
+    if p.ids.ward_runs_as_program_uid() {
         for (l, v) in plan.rlimits.iter_mut() {
             if *l == crate::request::Limit::Nproc {
                 *v = v.map(|n| n + 1);

@@ -23,11 +23,11 @@ fn c(b: &[u8]) -> Result<CString> {
     CString::new(b).map_err(|_| Error::invalid("a string contains a NUL byte", "remove it"))
 }
 
-/// The plan for `p`: `stdio` are the program's files (see `stdio::open`), `chan` the child's
-/// end of the channel.
-pub fn prepare(p: &Policy, stdio: [Option<OwnedFd>; 3], chan: OwnedFd, seccomp_bpf: Option<Vec<u8>>) -> Result<Plan> {
+/// The plan for `p`: `ops` the tree's operations (`ops`, or a warm run's `fresh_ops`),
+/// `stdio` the program's files (see `stdio::open`), `chan` the child's end of the channel.
+pub fn prepare(p: &Policy, ops: Vec<Op>, stdio: [Option<OwnedFd>; 3], chan: OwnedFd, seccomp_bpf: Option<Vec<u8>>) -> Result<Plan> {
     Ok(Plan {
-        ops: ops(p)?,
+        ops,
         hostname: c(p.hostname.as_bytes())?,
         chdir: c(p.chdir.as_os_str().as_bytes())?,
         candidates: p.exec_candidates.iter().map(|x| c(x.as_os_str().as_bytes())).collect::<Result<_>>()?,
@@ -89,8 +89,7 @@ pub fn fresh_ops(policy: &Policy, only: &[usize]) -> Result<Vec<Op>> {
 fn ops_at(policy: &Policy, prefix: &str, only: Option<&[usize]>) -> Result<Vec<Op>> {
         let null = if prefix.is_empty() { c"/dev/null" } else { c"/oldroot/dev/null" };
         let mut ovl = 0;
-        let dstc = |p: &Path| cstr(prefix, p);
-        policy
+                policy
             .tree
             .iter()
             .enumerate()
@@ -98,10 +97,10 @@ fn ops_at(policy: &Policy, prefix: &str, only: Option<&[usize]>) -> Result<Vec<O
             .map(|(_, m)| {
                 Ok(match m {
                     MountOp::Bind { src, dst, dir, access } => {
-                        Op::Bind { src: cstr("", src)?, dst: dstc(dst)?, dir: *dir, access: *access }
+                        Op::Bind { src: cstr("", src)?, dst: cstr(prefix, dst)?, dir: *dir, access: *access }
                     }
                     MountOp::Tmpfs { dst, size, mode, noexec } => Op::Tmpfs {
-                        dst: dstc(dst)?,
+                        dst: cstr(prefix, dst)?,
                         data: cstr("", Path::new(&format!("mode={mode:o},size={size}")))?,
                         noexec: *noexec,
                     },
@@ -115,23 +114,23 @@ fn ops_at(policy: &Policy, prefix: &str, only: Option<&[usize]>) -> Result<Vec<O
                             upper: CString::new(format!("{base}/upper")).unwrap_or_default(),
                             work: CString::new(format!("{base}/work")).unwrap_or_default(),
                             base_data: CString::new(format!("mode=755,size={size}")).unwrap_or_default(),
-                            dst: dstc(dst)?,
+                            dst: cstr(prefix, dst)?,
                             data: CString::new(format!("lowerdir={base}/lower,upperdir={base}/upper,workdir={base}/work,userxattr"))
                                 .unwrap_or_default(),
                         }
                     }
-                    MountOp::Symlink { target, dst } => Op::Symlink { target: cstr("", target)?, dst: dstc(dst)? },
-                    MountOp::Dir { dst } => Op::Dir { dst: dstc(dst)? },
-                    MountOp::File { dst, contents } => Op::File { dst: dstc(dst)?, contents: contents.clone() },
+                    MountOp::Symlink { target, dst } => Op::Symlink { target: cstr("", target)?, dst: cstr(prefix, dst)? },
+                    MountOp::Dir { dst } => Op::Dir { dst: cstr(prefix, dst)? },
+                    MountOp::File { dst, contents } => Op::File { dst: cstr(prefix, dst)?, contents: contents.clone() },
                     MountOp::Proc { dst } => Op::Proc {
-                        dst: dstc(dst)?,
-                        hide: PROC_HIDDEN.iter().map(|p| dstc(&dst.join(p))).collect::<Result<_>>()?,
-                        read_only: PROC_READ_ONLY.iter().map(|p| dstc(&dst.join(p))).collect::<Result<_>>()?,
+                        dst: cstr(prefix, dst)?,
+                        hide: PROC_HIDDEN.iter().map(|p| cstr(prefix, &dst.join(p))).collect::<Result<_>>()?,
+                        read_only: PROC_READ_ONLY.iter().map(|p| cstr(prefix, &dst.join(p))).collect::<Result<_>>()?,
                         null: null.to_owned(),
                     },
-                    MountOp::DevPts { dst } => Op::DevPts { dst: dstc(dst)? },
-                    MountOp::RemountRo { dst } => Op::RemountRo { dst: dstc(dst)? },
-                    MountOp::NoExec { dst } => Op::NoExec { dst: dstc(dst)? },
+                    MountOp::DevPts { dst } => Op::DevPts { dst: cstr(prefix, dst)? },
+                    MountOp::RemountRo { dst } => Op::RemountRo { dst: cstr(prefix, dst)? },
+                    MountOp::NoExec { dst } => Op::NoExec { dst: cstr(prefix, dst)? },
                 })
             })
             .collect()

@@ -49,6 +49,8 @@ pub struct Keeper {
     user: OwnedFd,
     mnt: OwnedFd,
     net: OwnedFd,
+    /// A pidfd opened before the process was checked: it names that process and no other.
+    pidfd: Option<OwnedFd>,
     /// An attached keeper's channel: it ends when this closes (`None`: detached).
     chan: Option<OwnedFd>,
 }
@@ -62,7 +64,7 @@ fn err(what: impl Into<String>, e: Errno) -> Error {
 fn spawn(p: &Policy, watch: Option<&OwnedFd>, idle_s: u64) -> Result<(Pid, OwnedFd)> {
     sys::single_threaded().map_err(|e| err("warm: the launcher must be single-threaded", e))?;
     let (chan, child_chan) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).map_err(|e| err("socketpair", e))?;
-    let mut plan = super::plan::prepare(p, [None, None, None], child_chan, None)?;
+    let mut plan = super::plan::prepare(p, super::plan::ops(p)?, [None, None, None], child_chan, None)?;
     plan.wait_for_net = false;
     let pid = match sys::clone_fork(KEEPER_FLAGS) {
         Ok(None) => {
@@ -116,9 +118,10 @@ fn inode(fd: &OwnedFd) -> u64 {
 }
 
 impl Keeper {
+    /// This process's own child (its pid cannot be reused before it is reaped).
     fn from_pid(pid: Pid, key: u64, chan: Option<OwnedFd>) -> Result<Keeper> {
         let (_, [user, mnt, net]) = open_ns(pid).map_err(|e| err(format!("open the keeper's namespaces (/proc/{pid}/ns)"), e))?;
-        Ok(Keeper { pid, key, user, mnt, net, chan })
+        Ok(Keeper { pid, key, user, mnt, net, pidfd: sys::pidfd_open(pid).ok(), chan })
     }
 
     /// A keeper held by this process: it ends when this process does (or `end`).
@@ -131,11 +134,12 @@ impl Keeper {
     /// only the caller can write). Started in the background: this returns at once, and
     /// until the keeper is ready `find` sees none (runs are then fresh).
     pub fn start_detached(p: &Policy, w: &WarmPlan, state: &Path, idle_s: u64) -> Result<()> {
+        use std::os::unix::fs::OpenOptionsExt;
         let file = std::fs::OpenOptions::new()
             .write(true)
             .create(true)
             .truncate(true)
-            .mode_0600()
+            .mode(0o600)
             .open(state)
             .map_err(|e| Error::io(format!("create the keeper's state file {}", state.display()), e))?;
         let watch: OwnedFd = open(state, OFlag::O_PATH | OFlag::O_CLOEXEC | OFlag::O_NOFOLLOW, Mode::empty())
@@ -188,6 +192,8 @@ impl Keeper {
         let Some((pid, start, key, inos)) = parsed else {
             return None; // empty while a starter works, or not ours: runs are fresh
         };
+        // the pidfd first: if the check below passes, it names the process checked
+        let pidfd = sys::pidfd_open(pid).ok();
         let checked = open_ns(pid).ok().filter(|(s, fds)| {
             *s == start
                 && fds.iter().map(inode).eq(inos)
@@ -197,7 +203,7 @@ impl Keeper {
             Some((_, [user, mnt, net])) => {
                 // a run keeps it alive: the idle time counts from the last one
                 let _ = std::fs::File::options().append(true).open(state).and_then(|f| f.set_modified(std::time::SystemTime::now()));
-                Some(Keeper { pid, key, user, mnt, net, chan: None })
+                Some(Keeper { pid, key, user, mnt, net, pidfd, chan: None })
             }
             None => {
                 let _ = std::fs::remove_file(state);
@@ -216,8 +222,8 @@ impl Keeper {
 
     /// End this keeper now.
     pub fn end(self) {
-        if let Ok(fd) = sys::pidfd_open(self.pid) {
-            // the pidfd names the process checked above, even if it has ended since
+        if let Some(fd) = &self.pidfd {
+            // the process checked, even if it has ended since (then nothing happens)
             let _ = sys::pidfd_kill(fd.as_fd());
         }
         if self.chan.is_some() {
@@ -236,15 +242,6 @@ impl Drop for Keeper {
         if self.chan.take().is_some() {
             let _ = sys::wait4(self.pid, false);
         }
-    }
-}
-
-trait Mode0600 {
-    fn mode_0600(&mut self) -> &mut Self;
-}
-impl Mode0600 for std::fs::OpenOptions {
-    fn mode_0600(&mut self) -> &mut Self {
-        std::os::unix::fs::OpenOptionsExt::mode(self, 0o600)
     }
 }
 

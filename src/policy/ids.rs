@@ -51,6 +51,15 @@ pub struct Ids {
     pub gid_lines: Vec<MapLine>,
 }
 
+impl Ids {
+    /// ward's own processes in the sandbox's user namespace (init, a warm sandbox's keeper)
+    /// run as the program's uid, so RLIMIT_NPROC there counts them: true unless the helpers
+    /// wrote whole ranges and the program's uid is not 0 (ward's processes are 0 then).
+    pub fn ward_runs_as_program_uid(&self) -> bool {
+        self.writer != MapWriter::Helpers || self.inside_uid == 0
+    }
+}
+
 /// The host id a root caller's program runs as when nothing else is asked: nobody/nogroup.
 pub const ROOT_CALLER_ID: u32 = 65534;
 

@@ -134,8 +134,7 @@ impl Policy {
         // leaf, pids.max enforces it as well
         if let (Some(n), true) = (r.limits.procs, nproc_per_userns(host)) {
             if !r.process.rlimits.contains_key(&Limit::Nproc) {
-                let init_counted = ids.writer != ids::MapWriter::Helpers || ids.inside_uid == 0;
-                rlimits.push((Limit::Nproc, Some(n + u64::from(init_counted))));
+                rlimits.push((Limit::Nproc, Some(n + u64::from(ids.ward_runs_as_program_uid()))));
             }
         }
         let sc = &r.seccomp;

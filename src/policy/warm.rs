@@ -29,8 +29,8 @@ pub struct WarmPlan {
 /// The system calls that reach the user keyring, which a user namespace keeps across runs.
 pub const KEYRING_CALLS: [&str; 3] = ["keyctl", "add_key", "request_key"];
 
-fn dst(op: &MountOp) -> Option<&Path> {
-    Some(match op {
+fn dst(op: &MountOp) -> &Path {
+    match op {
         MountOp::Bind { dst, .. }
         | MountOp::Tmpfs { dst, .. }
         | MountOp::Overlay { dst, .. }
@@ -41,7 +41,7 @@ fn dst(op: &MountOp) -> Option<&Path> {
         | MountOp::DevPts { dst }
         | MountOp::RemountRo { dst }
         | MountOp::NoExec { dst } => dst,
-    })
+    }
 }
 
 /// A mount the program could write or that shows per-run state: a tmpfs not made read-only
@@ -58,7 +58,7 @@ fn is_fresh_kind(tree: &[MountOp], i: usize) -> bool {
 fn covered(tree: &[MountOp], i: usize, at: &Path) -> bool {
     tree[i + 1..].iter().any(|m| {
         matches!(m, MountOp::Bind { .. } | MountOp::Tmpfs { .. } | MountOp::Overlay { .. } | MountOp::Proc { .. } | MountOp::DevPts { .. })
-            && dst(m).is_some_and(|d| at.starts_with(d))
+            && at.starts_with(dst(m))
     })
 }
 
@@ -84,13 +84,13 @@ pub fn plan(p: &Policy) -> Result<WarmPlan, String> {
         if !is_fresh_kind(tree, i) {
             continue;
         }
-        let at = dst(op).unwrap_or(Path::new("/"));
+        let at = dst(op);
         if covered(tree, i, at) {
             continue;
         }
         fresh.push(i);
         for (j, later) in tree.iter().enumerate().skip(i + 1) {
-            let Some(d) = dst(later) else { continue };
+            let d = dst(later);
             let below = d.starts_with(at) && d != at;
             let noexec_above = matches!(later, MountOp::NoExec { .. }) && at.starts_with(d);
             if !(below || noexec_above) {
