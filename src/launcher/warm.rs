@@ -194,8 +194,12 @@ impl Keeper {
         };
         // the pidfd first: if the check below passes, it names the process checked
         let pidfd = sys::pidfd_open(pid).ok();
+        // a keeper of another ward binary (an upgrade since) built its tree by other rules
+        let exe = |p: &str| std::fs::metadata(p).map(|m| (std::os::unix::fs::MetadataExt::dev(&m), std::os::unix::fs::MetadataExt::ino(&m))).ok();
+        let same_binary = exe(&format!("/proc/{pid}/exe")).is_some_and(|k| Some(k) == exe("/proc/self/exe"));
         let checked = open_ns(pid).ok().filter(|(s, fds)| {
-            *s == start
+            same_binary
+                && *s == start
                 && fds.iter().map(inode).eq(inos)
                 && sys::ns_owner_uid(fds[0].as_fd()).is_ok_and(|u| u == nix::unistd::geteuid().as_raw())
         });
