@@ -344,6 +344,17 @@ pub fn join_new_session_keyring() -> nix::Result<()> {
 }
 
 const KEY_SPEC_USER_KEYRING: c_long = -4;
+const KEY_SPEC_SESSION_KEYRING: c_long = -3;
+
+/// Is this process under a seccomp filter that refuses keyctl outright? Asking for the
+/// session keyring's id (which any process may do) fails with EPERM only then.
+pub fn keyctl_filtered() -> bool {
+    // SAFETY: integer arguments only.
+    let mode = unsafe { libc::prctl(libc::PR_GET_SECCOMP, 0, 0, 0, 0) };
+    // SAFETY: integer arguments only; create = 0 makes nothing.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, 0 /* KEYCTL_GET_KEYRING_ID */, KEY_SPEC_SESSION_KEYRING, 0 as c_long) };
+    mode == 2 && ret == -1 && Errno::last() == Errno::EPERM
+}
 
 /// `keyctl(KEYCTL_SEARCH, @u, "user", desc)`: the serial of the caller's user key `desc`.
 /// The user keyring belongs to the user namespace: a sandbox (in its own) has another one.

@@ -132,7 +132,10 @@ pub fn run() -> Report {
         match (probe::container_engine(), masked.is_empty()) {
             (None, true) => Ok("not in a container".into()),
             (None, false) => Ok(format!("not in a container; /proc has mounts over {}", masked.join(" "))),
-            (Some(e), true) => Ok(format!("a {} container, /proc not masked", e.name())),
+            (Some(e), true) => match probe::apparmor_profile() {
+                Some(aa) => Err((format!("a {} container under the AppArmor profile {aa}, which may refuse mounts", e.name()), e.apparmor_fix().into())),
+                None => Ok(format!("a {} container, /proc not masked", e.name())),
+            },
             (Some(e), false) => Err((
                 format!("a {} container that masks {}: the kernel refuses a fresh /proc in the sandbox's user namespace", e.name(), masked.join(" ")),
                 e.masked_proc_fix().into(),
@@ -171,7 +174,8 @@ impl Report {
     pub fn to_text(&self) -> String {
         let mut s = format!("kernel {}\n", self.kernel);
         for i in &self.items {
-            s.push_str(&format!("{:<5} {}: {}\n", if i.ok { "OK" } else { "FAIL" }, i.name, i.detail));
+            let mark = if !i.ok && i.required { " (required)" } else { "" };
+            s.push_str(&format!("{:<5} {}{mark}: {}\n", if i.ok { "OK" } else { "FAIL" }, i.name, i.detail));
             if !i.ok {
                 s.push_str(&format!("      fix: {}\n", i.fix));
             }

@@ -166,15 +166,24 @@ impl Engine {
         }
     }
 
-    /// What lets ward create its namespaces there: the runtime's seccomp profile (Docker's
-    /// and containerd's default allow clone/unshare with namespace flags only to
-    /// CAP_SYS_ADMIN) and its AppArmor profile.
+    /// What lets ward create its namespaces and build its tree there: the runtime's seccomp
+    /// profile (Docker's and containerd's default allow clone/unshare with namespace flags,
+    /// mount and sethostname only to CAP_SYS_ADMIN; Podman's default refuses sethostname).
     pub fn userns_fix(self) -> &'static str {
         match self {
-            Engine::Docker => "run the container with --security-opt seccomp=PROFILE, a profile that allows clone, clone3 and unshare with namespace flags and mount, umount2, pivot_root, mount_setattr, open_tree, move_mount (Docker's default allows them only with CAP_SYS_ADMIN), and --security-opt apparmor=unconfined where docker-default confines mounts; never --privileged",
-            Engine::Podman => "run the container with --security-opt seccomp=PROFILE allowing namespaces and mounts (see the Docker fix), or rootless Podman's default, and --security-opt label=disable where SELinux confines it",
-            Engine::Kubernetes => "set the pod's securityContext.seccompProfile to {type: Localhost, localhostProfile: PROFILE} allowing namespaces and mounts, and appArmorProfile {type: Unconfined} where AppArmor confines it; with hostUsers: false the pod has its own user namespace",
-            Engine::Other => "allow unshare/clone with CLONE_NEWUSER in the container's seccomp and LSM profile",
+            Engine::Docker => "run the container with --security-opt seccomp=ward.json, the profile ward ships in deploy/seccomp/ (Docker's default plus the namespace and mount calls ward makes, which the default allows only with CAP_SYS_ADMIN); never --privileged",
+            Engine::Podman => "run the container with --security-opt seccomp=ward.json, the profile ward ships in deploy/seccomp/ (Podman's default refuses sethostname without CAP_SYS_ADMIN); never --privileged",
+            Engine::Kubernetes => "set the container's securityContext.seccompProfile to {type: Localhost, localhostProfile: ward.json}, the profile ward ships in deploy/seccomp/, placed in the kubelet's seccomp directory; see deploy/kubernetes/",
+            Engine::Other => "allow clone and clone3 with namespace flags, setns, mount, umount2, pivot_root, open_tree, move_mount, mount_setattr and sethostname in the container's seccomp profile (deploy/seccomp/ward.json lists them)",
+        }
+    }
+
+    /// What lifts an AppArmor profile that confines mounts (docker-default does).
+    pub fn apparmor_fix(self) -> &'static str {
+        match self {
+            Engine::Docker | Engine::Podman => "run the container with --security-opt apparmor=unconfined, or a profile of yours that allows mount, umount, pivot_root and userns",
+            Engine::Kubernetes => "set the container's securityContext.appArmorProfile to {type: Unconfined}, or {type: Localhost} with a profile that allows mount, umount, pivot_root and userns",
+            Engine::Other => "run the container without an AppArmor profile that denies mount and pivot_root",
         }
     }
 
@@ -222,6 +231,18 @@ pub fn container_engine() -> Option<Engine> {
     )
 }
 
+/// The AppArmor profile confining this process, if one is enforced (not "unconfined"), from
+/// the text of /proc/self/attr/apparmor/current (or the older /proc/self/attr/current).
+pub fn apparmor_from(attr: &str) -> Option<String> {
+    let label = attr.trim_end_matches(['\n', '\0']).trim();
+    let name = label.strip_suffix(" (enforce)")?;
+    (name != "unconfined").then(|| name.to_string())
+}
+
+pub fn apparmor_profile() -> Option<String> {
+    ["/proc/self/attr/apparmor/current", "/proc/self/attr/current"].iter().find_map(|p| std::fs::read_to_string(p).ok()).as_deref().and_then(apparmor_from)
+}
+
 /// Paths below /proc that something is mounted over (a runtime's masked and read-only paths),
 /// from /proc/self/mountinfo text. With any of them the kernel refuses a fresh procfs in a
 /// nested user namespace (it would reveal what they hide).
@@ -256,6 +277,11 @@ mod tests {
         assert_eq!(engine_from(false, false, false, "0::/user.slice/user-1000.slice\n", None), None);
         assert!(Engine::Docker.userns_fix().contains("--security-opt seccomp=") && !Engine::Docker.userns_fix().contains("use --privileged"));
         assert_eq!(Engine::Kubernetes.masked_proc_fix(), "set securityContext.procMount: Unmasked (needs hostUsers: false)");
+        assert!(Engine::Podman.userns_fix().contains("--security-opt seccomp=ward.json"));
+        assert_eq!(apparmor_from("docker-default (enforce)\n"), Some("docker-default".into()));
+        assert_eq!(apparmor_from("unconfined\n"), None);
+        assert_eq!(apparmor_from("unconfined (enforce)"), None);
+        assert_eq!(apparmor_from("ward (complain)\n"), None);
         // Docker's masked paths as /proc/self/mountinfo shows them
         let mi = "1023 1022 0:52 / /proc rw,nosuid,nodev,noexec,relatime - proc proc rw\n\
                   1024 1023 0:56 / /proc/kcore rw,nosuid - tmpfs tmpfs ro\n\

@@ -130,7 +130,13 @@ fn child_error(stage: Stage, errno: i32, what: &str) -> Error {
             }
         }
         (Stage::Mount | Stage::UserNs | Stage::Net | Stage::Hostname, Errno::EPERM | Errno::EACCES) => {
-            "the host may restrict unprivileged user namespaces (e.g. AppArmor on Ubuntu 23.10+); run 'ward check'".into()
+            // in a container the runtime's profiles are the likely cause: name them
+            use crate::host::probe;
+            match (probe::container_engine(), probe::apparmor_profile()) {
+                (Some(engine), Some(aa)) => format!("this {} container runs under the AppArmor profile {aa}, which may refuse it: {}; or its seccomp profile does: {}", engine.name(), engine.apparmor_fix(), engine.userns_fix()),
+                (Some(engine), None) => format!("this {} container's seccomp profile refuses it to an unprivileged process: {}", engine.name(), engine.userns_fix()),
+                (None, _) => "the host may restrict unprivileged user namespaces (e.g. AppArmor on Ubuntu 23.10+); run 'ward check'".into(),
+            }
         }
         _ => String::new(),
     };
