@@ -84,6 +84,7 @@ pub fn run_in(p: &Policy, warm: Option<(&warm::Keeper, &crate::policy::warm::War
         plan.wait_for_net = false;
         warm_nproc(p, &mut plan);
     }
+    within_hard_limits(&mut plan.rlimits)?;
     let obtained = cgroup::obtain(&p.cgroup)?; // after validation; the only step that may talk to systemd
     let signals = BlockedSignals::block(child::init::signals())?;
     let (init, chan, leaf, cg_note) = match warm {
@@ -185,6 +186,27 @@ fn warm_nproc(p: &Policy, plan: &mut child::Plan) {
             }
         }
     }
+}
+
+/// The program's rlimits can only be lowered from the hard limits ward was started with (a
+/// container's `--ulimit`, a service's LimitNPROC=): a value above one is refused here, with
+/// what to change, rather than by setrlimit in the child; "unlimited" keeps the hard limit.
+fn within_hard_limits(rlimits: &mut [(crate::request::Limit, Option<u64>)]) -> Result<()> {
+    for (l, v) in rlimits.iter_mut() {
+        let Ok((_, hard)) = nix::sys::resource::getrlimit(l.resource()) else { continue };
+        match *v {
+            _ if hard == nix::libc::RLIM_INFINITY => {}
+            None => *v = Some(hard),
+            Some(n) if n > hard => {
+                return Err(Error::host(
+                    format!("the sandbox's RLIMIT_{} would be {n}, above the hard limit {hard} ward was started with", l.name().to_uppercase()),
+                    "raise the hard limit where ward is started (ulimit -H; a container's --ulimit, e.g. --ulimit nproc=4096:4096; systemd's LimitNPROC=), or ask for less",
+                ));
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
 }
 
 fn threads_error() -> Error {

@@ -173,3 +173,19 @@ fn the_default_profile_stops_a_fork_bomb_without_a_cgroup() {
     assert_eq!((r.status(), r.stdout().as_str()), ("OK", "1023\n"), "{}", r.stderr());
     assert_eq!(r.v()["enforced"]["limits"]["procs"], 1024);
 }
+
+/// A hard limit below what the sandbox would get (a container's --ulimit) is named before
+/// anything is built; asking for less runs.
+#[test]
+fn a_hard_rlimit_below_the_sandbox_s_is_named() {
+    let s = Scratch::new();
+    let ward = ward_bin().display().to_string();
+    let run = |procs: &str| as_user("prlimit", &["--nproc=300:300", "--", &ward, "run", "--procs", procs, "--", "/bin/echo", "ran"]).current_dir(s.path()).output().unwrap();
+    let out = run("1000");
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(125), "{err}");
+    assert!(err.contains("RLIMIT_NPROC would be 1001, above the hard limit 300") && err.contains("--ulimit"), "{err}");
+    assert!(pids_matching("/bin/echo ran").is_empty());
+    let out = run("100");
+    assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref()), (Some(0), "ran\n"), "{}", String::from_utf8_lossy(&out.stderr));
+}
