@@ -315,7 +315,45 @@ fn make_box(dir: &Path, box_id: u32) -> Result<()> {
     if let Some(id) = root_box_id(box_id)? {
         std::os::unix::fs::lchown(&b, Some(id), Some(id)).map_err(|e| Error::io(format!("chown {} to the box id {id}", b.display()), e))?;
     }
-    Ok(())
+    let born = dir.join(BORN);
+    std::fs::write(&born, life()).map_err(|e| Error::io(format!("write {}", born.display()), e))
+}
+
+/// The box's record of when it was made: the boot and this pid namespace's init.
+const BORN: &str = "born";
+
+/// This machine's boot and the start of PID 1 as this process sees it: a container's own init
+/// in a container (a new one at each start), the host's init otherwise.
+fn life() -> String {
+    let boot = std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap_or_default();
+    let stat = std::fs::read_to_string("/proc/1/stat").unwrap_or_default();
+    // field 22, after the command in parentheses (which may hold spaces)
+    let start = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(19)).unwrap_or("?");
+    format!("{} {start}\n", boot.trim())
+}
+
+/// `ward cleanup`: remove the caller's boxes made before this boot or this container's start
+/// (the processes that used them are gone with it), unless one is locked. Boxes of this life
+/// are left alone: a grader may hold them between --init and --cleanup.
+pub fn remove_stale_boxes() -> (usize, Option<PathBuf>) {
+    let Ok(root) = box_root() else { return (0, None) };
+    let now = life();
+    let mut n = 0;
+    for e in std::fs::read_dir(&root).into_iter().flatten().flatten() {
+        let Some(id) = e.file_name().to_str().and_then(|s| s.parse::<u32>().ok()) else { continue };
+        let dir = e.path();
+        match std::fs::read_to_string(dir.join(BORN)) {
+            Ok(born) if born != now => {}
+            _ => continue,
+        }
+        let Ok(_lock) = lock_box(&root, id) else { continue };
+        crate::launcher::warm::Keeper::end_recorded(&dir.join(KEEPER));
+        if remove_tree(&dir).is_ok() {
+            let _ = std::fs::remove_file(root.join(format!("{id}.lock")));
+            n += 1;
+        }
+    }
+    (n, Some(root))
 }
 
 /// Lock a box against concurrent use (released when the returned file closes).

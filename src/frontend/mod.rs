@@ -52,6 +52,10 @@ pub fn main(args: Vec<OsString>) -> i32 {
         Command::Cleanup => {
             let k = crate::launcher::warm::end_stale();
             println!("ended {k} stale warm sandbox keepers");
+            match isolate::remove_stale_boxes() {
+                (n, Some(root)) => println!("removed {n} isolate boxes left from before this boot or container start under {}", root.display()),
+                (_, None) => println!("no isolate boxes to clean: no box root of yours"),
+            }
             match crate::host::find_cgroup() {
                 Ok(sub) => {
                     let n = crate::launcher::cgroup::remove_stale(&sub);

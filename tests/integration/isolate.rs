@@ -329,3 +329,26 @@ fn processes_are_limited_without_cg_as_isolate_does() {
     let out = iso.cmd(&[&["-b", "24", "--processes"][..], &fork].concat());
     assert_eq!(String::from_utf8_lossy(&out.stdout), "forked\n");
 }
+
+/// `ward cleanup` removes the boxes made before this boot or container start (their graders
+/// are gone) and keeps this life's, which a grader may hold between --init and --cleanup.
+#[test]
+fn cleanup_removes_boxes_of_an_earlier_life_only() {
+    let iso = Iso::new();
+    let old = iso.init(5);
+    let current = iso.init(6);
+    let born = std::fs::read_to_string(old.join("born")).unwrap();
+    let (boot, start) = born.trim().split_once(' ').unwrap();
+    assert_eq!(boot, std::fs::read_to_string("/proc/sys/kernel/random/boot_id").unwrap().trim());
+    assert!(start.parse::<u64>().is_ok(), "{born}");
+    // as a box made by an earlier start of this container
+    std::fs::write(old.join("born"), format!("{boot} 1\n")).unwrap();
+    std::fs::write(old.join("box/left.txt"), "x").unwrap();
+    let mut c = as_user(ward_bin(), &["cleanup"]);
+    let out = c.env("WARD_ISOLATE_ROOT", iso.s.join("root")).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0));
+    assert!(text.contains(&format!("removed 1 isolate boxes left from before this boot or container start under {}", iso.s.join("root").display())), "{text}");
+    assert!(!old.exists() && !iso.s.join("root/5.lock").exists());
+    assert!(current.join("box").is_dir());
+}
