@@ -200,7 +200,7 @@ fn within_hard_limits(rlimits: &mut [(crate::request::Limit, Option<u64>)]) -> R
             Some(n) if n > hard => {
                 return Err(Error::host(
                     format!("the sandbox's RLIMIT_{} would be {n}, above the hard limit {hard} ward was started with", l.name().to_uppercase()),
-                    "raise the hard limit where ward is started (ulimit -H; a container's --ulimit, e.g. --ulimit nproc=4096:4096; systemd's LimitNPROC=), or ask for less",
+                    format!("raise the hard limit where ward is started (ulimit -H; a container's --ulimit {0}={n}:{n}; systemd's Limit{1}=), or ask for less", l.name(), l.name().to_uppercase()),
                 ));
             }
             Some(_) => {}

@@ -184,7 +184,7 @@ fn a_hard_rlimit_below_the_sandbox_s_is_named() {
     let out = run("1000");
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(125), "{err}");
-    assert!(err.contains("RLIMIT_NPROC would be 1001, above the hard limit 300") && err.contains("--ulimit"), "{err}");
+    assert!(err.contains("RLIMIT_NPROC would be 1001, above the hard limit 300") && err.contains("--ulimit nproc=1001:1001"), "{err}");
     assert!(pids_matching("/bin/echo ran").is_empty());
     let out = run("100");
     assert_eq!((out.status.code(), String::from_utf8_lossy(&out.stdout).as_ref()), (Some(0), "ran\n"), "{}", String::from_utf8_lossy(&out.stderr));
