@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: prepares the host (as root), then runs unit, integration and doc
-# tests against the same static binary install.sh builds, then the VM and container tiers. Integration tests run ward as the
-# unprivileged user ward-test (created by tests/setup.sh) when this runs as root.
+# tests against the same static binary install.sh builds, then the VM and container tiers.
+# Integration tests run ward as the unprivileged user ward-test (created by tests/setup.sh)
+# when this runs as root.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 if [ "$(id -u)" = 0 ]; then
