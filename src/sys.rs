@@ -19,9 +19,21 @@ use std::ffi::CStr;
 /// copy of the address space holds no lock of a vanished thread.
 pub fn clone_fork(flags: c_int) -> nix::Result<Option<Pid>> {
     single_threaded()?;
+    clone_raw(flags)
+}
+
+/// The sandbox's init forks the program: init is single-threaded by construction (cloned
+/// from the checked launcher, it starts no thread), and its /proc may be absent (--no-proc),
+/// so it is not asked.
+pub fn fork_from_init() -> nix::Result<Option<Pid>> {
+    clone_raw(0)
+}
+
+fn clone_raw(flags: c_int) -> nix::Result<Option<Pid>> {
     // SAFETY: the raw clone syscall with a NULL stack behaves like fork(2): the child gets a
-    // copy-on-write copy of the address space and resumes here. The process was checked to be
-    // single-threaded, and only this thread could have started another since.
+    // copy-on-write copy of the address space and resumes here. Both callers are
+    // single-threaded (checked, or by construction), and only this thread could have started
+    // another since.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone,

@@ -112,6 +112,9 @@ pub struct RootInfo {
     pub workdir: Option<String>,
     pub workdir_mode: Option<&'static str>,
     pub operations: usize,
+    /// The sandbox's /proc: "own" (a fresh procfs of its pid namespace, with runc's masks),
+    /// or "none" (asked for with --no-proc / tree.no_proc: an empty directory).
+    pub proc: &'static str,
     /// Every bind as mounted: the host source (canonical, opened without following a link)
     /// and where it appears.
     pub binds: Vec<BindInfo>,

@@ -138,7 +138,7 @@ pub fn run() -> Report {
             },
             (Some(e), false) => Err((
                 format!("a {} container that masks {}: the kernel refuses a fresh /proc in the sandbox's user namespace", e.name(), masked.join(" ")),
-                e.masked_proc_fix().into(),
+                format!("{}; {}", e.masked_proc_fix(), crate::launcher::supervise::NO_PROC),
             )),
         },
     ));

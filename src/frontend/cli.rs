@@ -107,6 +107,11 @@ pub struct RunArgs {
     /// Mount a private /dev/pts and /dev/ptmx (for programs that open pseudo-terminals).
     #[arg(long, help_heading = "Tree")]
     pub dev_pts: bool,
+    /// No /proc in the sandbox, only an empty directory: for a container whose runtime masks
+    /// /proc (the kernel then refuses the sandbox its own) when its fix cannot be applied.
+    /// The program loses /proc (and /dev/fd); the verdict's enforced.root.proc says so.
+    #[arg(long, help_heading = "Tree")]
+    pub no_proc: bool,
 
     /// The uid the program runs as inside [default: yours; 0 with --map-ranges].
     #[arg(long, value_name = "N", help_heading = "Identity")]
@@ -368,6 +373,7 @@ impl RunArgs {
         t.chdir = self.chdir.clone();
         t.tmp_size = self.tmp_size.as_deref().map(|v| parse_size("--tmp-size", v).map(Size)).transpose()?;
         t.dev_pts = some_if(self.dev_pts);
+        t.no_proc = some_if(self.no_proc);
         let pr = &mut r.process;
         pr.uid = self.uid;
         pr.gid = self.gid;

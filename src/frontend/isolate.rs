@@ -83,6 +83,10 @@ Warm boxes: a box's second run of one configuration starts a keeper that holds i
 namespaces and tree; later runs of that configuration join it, each with fresh /tmp,
 /proc, pid, ipc and uts namespaces (-v shows enforced.warm). --cleanup ends it.
 WARD_ISOLATE_WARM=0: off; =init: --init starts one. WARD_KEEPER_IDLE: idle seconds (600).
+
+In a container that masks /proc (the kernel then refuses a box its own), unmask it (ward check
+says how); failing that, WARD_ISOLATE_NO_PROC=1 runs boxes with an empty /proc (-v shows
+enforced.root.proc: none).
 ";
 
 /// isolate's command line, parsed.
@@ -424,6 +428,10 @@ fn dir_rule(o: &mut Request, rule: &str) -> Result<()> {
 fn request(a: &Args, boxdir: &Path) -> Result<Request> {
     let mut o = Request::new(a.argv.clone());
     o.tree.workdir = Some(Workdir::None);
+    // a container that masks /proc, where its fix cannot be applied: boxes without /proc
+    if std::env::var_os("WARD_ISOLATE_NO_PROC").is_some_and(|v| v == "1") {
+        o.tree.no_proc = Some(true);
+    }
     o.process.hostname = Some("box".into());
     o.tree.mounts.push(MountSpec::Bind { src: boxdir.to_path_buf(), dst: "/box".into(), access: BindAccess::ReadWrite, optional: false });
     for d in &a.dirs {

@@ -216,6 +216,7 @@ pub fn enforced(p: &Policy, f: &Facts<'_>) -> Enforced {
             workdir: p.workdir.as_ref().map(|(d, _)| d.display().to_string()),
             workdir_mode: p.workdir.as_ref().map(|(_, m)| m.name()),
             operations: p.tree.len(),
+            proc: if p.tree.iter().any(|m| matches!(m, MountOp::Proc { dst } if dst.as_path() == std::path::Path::new("/proc"))) { "own" } else { "none" },
             binds: p
                 .tree
                 .iter()

@@ -112,6 +112,9 @@ impl Sequence {
     }
 }
 
+/// The degraded mode a masked /proc leaves, only on request.
+pub const NO_PROC: &str = "failing that, --no-proc (WARD_ISOLATE_NO_PROC=1 for isolate) runs the program with an empty /proc, and its verdict says so";
+
 fn child_error(stage: Stage, errno: i32, what: &str) -> Error {
     let errno = Errno::from_raw(errno);
     let fix = match (stage, errno) {
@@ -124,8 +127,8 @@ fn child_error(stage: Stage, errno: i32, what: &str) -> Error {
             // a runtime's masked /proc: the kernel refuses a procfs that would reveal it
             let masked = crate::host::probe::masked_proc();
             match (crate::host::probe::container_engine(), masked.is_empty()) {
-                (Some(engine), false) => format!("this {} container masks {}, so the kernel refuses a fresh /proc: {}", engine.name(), masked.join(" "), engine.masked_proc_fix()),
-                (None, false) => format!("/proc has mounts over {}, so the kernel refuses a fresh /proc in a new user namespace: run ward where /proc is not masked", masked.join(" ")),
+                (Some(engine), false) => format!("this {} container masks {}, so the kernel refuses a fresh /proc: {}; {NO_PROC}", engine.name(), masked.join(" "), engine.masked_proc_fix()),
+                (None, false) => format!("/proc has mounts over {}, so the kernel refuses a fresh /proc in a new user namespace: run ward where /proc is not masked; {NO_PROC}", masked.join(" ")),
                 _ => "the host may restrict unprivileged user namespaces (e.g. AppArmor on Ubuntu 23.10+); run 'ward check'".into(),
             }
         }

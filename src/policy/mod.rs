@@ -89,7 +89,7 @@ impl Policy {
         }
         let cgroup = build_cgroup(r, host)?;
 
-        let mut tree = tree::base(host, ids::passwd(host, &ids), ids::group(host, &ids), &hostname, tmp_size, r.tree.dev_pts.unwrap_or(false));
+        let mut tree = tree::base(host, ids::passwd(host, &ids), ids::group(host, &ids), &hostname, tmp_size, r.tree.dev_pts.unwrap_or(false), !r.tree.no_proc.unwrap_or(false));
         if let Some(n) = &net {
             tree.push(MountOp::File { dst: PathBuf::from("/etc/resolv.conf"), contents: format!("nameserver {}\n", n.dns).into_bytes() });
         }

@@ -102,7 +102,7 @@ pub fn normalize_dst(what: &str, p: &Path) -> Result<PathBuf> {
 }
 
 /// The tree every run gets, before the work dir and the caller's own operations.
-pub fn base(host: &Host, passwd: String, group: String, hostname: &str, tmp_size: u64, dev_pts: bool) -> Vec<MountOp> {
+pub fn base(host: &Host, passwd: String, group: String, hostname: &str, tmp_size: u64, dev_pts: bool, proc: bool) -> Vec<MountOp> {
     let p = PathBuf::from;
     let mut t = vec![MountOp::Bind { src: p("/usr"), dst: p("/usr"), dir: true, access: Access::ReadOnly }];
     for (name, link) in &host.usr_links {
@@ -133,7 +133,7 @@ pub fn base(host: &Host, passwd: String, group: String, hostname: &str, tmp_size
     if let Some(lt) = &host.localtime {
         t.push(MountOp::Symlink { target: lt.clone(), dst: p("/etc/localtime") });
     }
-    t.push(MountOp::Proc { dst: p("/proc") });
+    t.push(if proc { MountOp::Proc { dst: p("/proc") } } else { MountOp::Dir { dst: p("/proc") } });
     t.push(MountOp::Tmpfs { dst: p("/dev"), size: 64 << 10, mode: 0o755, noexec: true });
     for dev in ["null", "zero", "full", "random", "urandom", "tty"] {
         let d = Path::new("/dev").join(dev);

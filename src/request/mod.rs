@@ -290,6 +290,9 @@ pub struct Tree {
     /// Size of /tmp and /dev/shm.
     pub tmp_size: Option<Size>,
     pub dev_pts: Option<bool>,
+    /// No /proc in the sandbox (an empty directory): for containers whose runtime masks
+    /// /proc, where the kernel refuses a fresh one. Only when asked; the verdict says so.
+    pub no_proc: Option<bool>,
     /// Tree operations, in order.
     pub mounts: Vec<MountSpec>,
 }
@@ -449,6 +452,7 @@ impl Request {
         replace(&mut t.chdir, &tt.chdir);
         replace(&mut t.tmp_size, &tt.tmp_size);
         replace(&mut t.dev_pts, &tt.dev_pts);
+        replace(&mut t.no_proc, &tt.no_proc);
         t.mounts.extend(tt.mounts.iter().cloned());
         let (p, tp) = (&mut self.process, &top.process);
         replace(&mut p.uid, &tp.uid);
@@ -515,6 +519,8 @@ struct TreeFile {
     tmp_size: Option<Size>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dev_pts: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    no_proc: Option<bool>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     ro_bind: Vec<BindFile>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -567,7 +573,7 @@ impl From<TreeFile> for Tree {
         mounts.extend(f.tmpfs.into_iter().map(|t| MountSpec::Tmpfs { dst: t.dst, size: t.size }));
         mounts.extend(f.symlink.into_iter().map(|s| MountSpec::Symlink { target: s.target, dst: s.dst }));
         mounts.extend(f.dir.into_iter().map(|dst| MountSpec::Dir { dst }));
-        Tree { workdir: f.workdir, workdir_mode: f.workdir_mode, chdir: f.chdir, tmp_size: f.tmp_size, dev_pts: f.dev_pts, mounts }
+        Tree { workdir: f.workdir, workdir_mode: f.workdir_mode, chdir: f.chdir, tmp_size: f.tmp_size, dev_pts: f.dev_pts, no_proc: f.no_proc, mounts }
     }
 }
 
@@ -575,7 +581,7 @@ impl From<TreeFile> for Tree {
 /// profile key and is left out).
 impl From<Tree> for TreeFile {
     fn from(t: Tree) -> TreeFile {
-        let mut f = TreeFile { workdir: t.workdir, workdir_mode: t.workdir_mode, chdir: t.chdir, tmp_size: t.tmp_size, dev_pts: t.dev_pts, ..TreeFile::default() };
+        let mut f = TreeFile { workdir: t.workdir, workdir_mode: t.workdir_mode, chdir: t.chdir, tmp_size: t.tmp_size, dev_pts: t.dev_pts, no_proc: t.no_proc, ..TreeFile::default() };
         for m in t.mounts {
             match m {
                 MountSpec::Bind { src, dst, access, optional } => {

@@ -64,6 +64,24 @@ PY
     out=$(isolate --box-id=0 --cg --run -- /bin/true 2>&1) && bad "isolate --cg ran without a cgroup" || expect "isolate --cg fails closed without a cgroup" "cgroup" "$out"
     isolate --box-id=0 --cleanup && [ ! -e "$d" ] && ok "isolate --cleanup removes the box" || bad "isolate --cleanup"
     ;;
+noproc)
+    # /proc masked by the runtime, and the degraded mode asked for
+    out=$(ward run -- /bin/true 2>&1 || true)
+    expect "without --no-proc the run fails, naming the degraded mode" "failing that, --no-proc" "$out"
+    expect "program without /proc" "2" "$(ward run --no-proc --verdict v.json -- /usr/bin/python3 -c 'import os; print(len(os.listdir("/")) and 2); assert not os.listdir("/proc")' 2>&1)"
+    expect "the verdict says what was lost" '"proc":"none"' "$(cat v.json)"
+    expect "the verdict: OK" '"status":"OK"' "$(cat v.json)"
+    d=$(WARD_ISOLATE_NO_PROC=1 isolate --box-id=1 --init)
+    echo 'print(6 * 7)' >"$d/box/a.py"
+    expect "isolate with WARD_ISOLATE_NO_PROC=1" "42" "$(WARD_ISOLATE_NO_PROC=1 isolate --box-id=1 --run -- /usr/bin/python3 a.py 2>/dev/null)"
+    expect "isolate -v shows it" '"proc":"none"' "$(WARD_ISOLATE_NO_PROC=1 isolate --box-id=1 -v --run -- /bin/true 2>&1)"
+    # a warm box (the third run joins the keeper) has no /proc either
+    for _ in 1 2; do WARD_ISOLATE_NO_PROC=1 isolate --box-id=1 --run -- /bin/true 2>/dev/null; done
+    out=$(WARD_ISOLATE_NO_PROC=1 isolate --box-id=1 -p10 -v --run -- /bin/sh -c 'echo "in /proc: $(ls -A /proc | wc -l)"' 2>&1)
+    expect "a warm run without /proc" '"used":true' "$out"
+    expect "a warm run without /proc: empty" 'in /proc: 0' "$out"
+    isolate --box-id=1 --cleanup
+    ;;
 stop)
     # first life: a box with a run in progress; second life (after docker stop): cleanup
     if [ ! -e /tmp/first-life ]; then
@@ -83,7 +101,7 @@ stop)
     [ -z "$procs" ] && ok "no process of the earlier life" || bad "processes: $procs"
     ;;
 *)
-    echo "usage: inside.sh works|stop" >&2
+    echo "usage: inside.sh works|noproc|stop" >&2
     exit 2
     ;;
 esac

@@ -19,7 +19,7 @@ ward=$(realpath "${1:?usage: run.sh PATH/TO/ward PATH/TO/integration-test-binary
 tests=$(realpath "${2:?usage: run.sh PATH/TO/ward PATH/TO/integration-test-binary}")
 [ "$(id -u)" = 0 ] || { echo "tests/container/run.sh: run as root (it starts the engines)" >&2; exit 1; }
 missing=()
-for p in docker.io podman runc debootstrap; do
+for p in docker.io docker-compose podman runc debootstrap; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -76,8 +76,10 @@ echo "== Docker, with deploy/seccomp/ward.json only (/proc still masked)"
 out=$(docker run --rm --security-opt "seccomp=$profile" "${common[@]}" ward-ctr:test ward run -- /bin/true 2>&1; echo "exit $?")
 expect "the masked /proc is named at step mount" "step 'mount': mount(proc -> /proc) => EPERM" "$out"
 expect "with its fix" "--security-opt systempaths=unconfined" "$out"
-echo "== Docker, with the documented options"
-opts=(--security-opt "seccomp=$profile" --security-opt systempaths=unconfined)
+echo "== Docker, with ward.json, /proc masked and the degraded mode asked for"
+docker run --rm --security-opt "seccomp=$profile" --cap-drop ALL --security-opt no-new-privileges "${common[@]}" ward-ctr:test /inside.sh noproc || fails=$((fails + 1))
+echo "== Docker, with the documented options (those of deploy/: no capability, no-new-privileges)"
+opts=(--security-opt "seccomp=$profile" --security-opt systempaths=unconfined --cap-drop ALL --security-opt no-new-privileges)
 docker run --rm "${opts[@]}" --device /dev/net/tun "${common[@]}" ward-ctr:test /inside.sh works || fails=$((fails + 1))
 # The integration tests, as in the host tier, left out where the container differs by design:
 skip=(
@@ -118,6 +120,26 @@ left=$(pgrep -af "^/bin/sleep 1000|ward-keeper|isolate --box-id" || true)
 out=$(docker start -a "$cid" 2>&1) && ok "the next start passes" || bad "the next start"
 echo "$out" | sed 's/^/    /'
 docker rm -f "$cid" >/dev/null
+
+echo "== deploy/Dockerfile and deploy/compose.yaml, on the imported image"
+ctx="$work/deploy"
+cp -r "$repo/deploy" "$ctx"
+install -m 0755 "$ward" "$ctx/ward"
+export WARD_BASE=ward-ctr:test COMPOSE_PROJECT_NAME=wardtier
+compose() { (cd "$ctx" && docker-compose "$@"); }
+if compose up -d --build >"$work/compose.log" 2>&1; then
+    ok "docker-compose up builds and starts the worker"
+    sleep 1
+    cms='d=$(isolate --box-id=2 --init) && echo "print(6 * 7)" > $d/box/a.py && isolate --box-id=2 -M /tmp/m --run -- /usr/bin/python3 a.py && grep -q exitcode:0 /tmp/m && isolate --box-id=2 -v --run -- /bin/true 2>&1 | grep -o "\"proc\":\"[a-z]*\""'
+    out=$(compose exec -T worker sh -c "$cms" 2>&1 || true)
+    expect "the compose worker runs a CMS-style box" "42" "$out"
+    expect "Compose cannot unmask /proc: the box runs in the degraded mode, and says so" '"proc":"none"' "$out"
+    expect "its PID 1 ran ward cleanup" "removed 0 isolate boxes" "$(compose logs 2>&1)"
+else
+    cat "$work/compose.log"
+    bad "docker-compose up"
+fi
+compose down -t 1 >/dev/null 2>&1 || true
 
 # --- Podman (rootful, its own storage): its default profile allows namespaces but refuses
 # sethostname; it masks /proc like Docker.

@@ -96,3 +96,17 @@ fn host_global_proc_files_are_read_only_or_hidden() {
     assert_eq!(r.stdout(), want, "{}", r.stderr());
     assert_eq!(r.status(), "OK");
 }
+
+/// --no-proc, the degraded mode for a container that masks /proc, is only what is asked for:
+/// an empty /proc that cannot be written, and the verdict says so; without it /proc is own.
+#[test]
+fn no_proc_gives_an_empty_proc_and_says_so() {
+    let s = Scratch::new();
+    let r = run_in(&s, &["--no-proc", "--", "/bin/sh", "-c", "echo in-proc=$(ls -A /proc | wc -l); mkdir /proc/x 2>/dev/null || echo read-only; readlink /dev/fd"]);
+    assert_eq!(r.stdout(), "in-proc=0\nread-only\n/proc/self/fd\n", "{}", r.stderr());
+    assert_eq!(r.status(), "OK");
+    assert_eq!(r.v()["enforced"]["root"]["proc"], "none");
+    let r = run_in(&s, &["--", "/bin/sh", "-c", "test -r /proc/self/status && echo own"]);
+    assert_eq!(r.stdout(), "own\n");
+    assert_eq!(r.v()["enforced"]["root"]["proc"], "own");
+}

@@ -57,7 +57,7 @@ pub fn supervise(plan: &Plan) -> ! {
         sys::exit_now(crate::child::EXIT_SETUP_FAILED);
     }
     let start = now_ns();
-    let prog = match sys::clone_fork(0) {
+    let prog = match sys::fork_from_init() {
         Ok(None) => crate::child::program(plan),
         Ok(Some(pid)) => pid,
         Err(e) => {
