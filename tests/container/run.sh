@@ -19,7 +19,7 @@ ward=$(realpath "${1:?usage: run.sh PATH/TO/ward PATH/TO/integration-test-binary
 tests=$(realpath "${2:?usage: run.sh PATH/TO/ward PATH/TO/integration-test-binary}")
 [ "$(id -u)" = 0 ] || { echo "tests/container/run.sh: run as root (it starts the engines)" >&2; exit 1; }
 missing=()
-for p in docker.io docker-compose podman runc debootstrap; do
+for p in docker.io docker-compose podman runc debootstrap python3-yaml; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then
@@ -127,6 +127,7 @@ cp -r "$repo/deploy" "$ctx"
 install -m 0755 "$ward" "$ctx/ward"
 export WARD_BASE=ward-ctr:test COMPOSE_PROJECT_NAME=wardtier
 compose() { (cd "$ctx" && docker-compose "$@"); }
+docker build -q --network none --build-arg BASE=ward-ctr:test -t ward-worker:test "$ctx" >/dev/null
 if compose up -d --build >"$work/compose.log" 2>&1; then
     ok "docker-compose up builds and starts the worker"
     sleep 1
@@ -140,6 +141,43 @@ else
     bad "docker-compose up"
 fi
 compose down -t 1 >/dev/null 2>&1 || true
+
+echo "== deploy/kubernetes/: the manifests' securityContext, run as its Docker equivalent"
+# Kubernetes cannot run here. The manifests must carry the options tested above; the Job's
+# container is then run with the Docker equivalent of each: seccompProfile Localhost ->
+# seccomp=, procMount Unmasked -> systempaths=unconfined, drop ALL -> --cap-drop ALL,
+# allowPrivilegeEscalation false -> no-new-privileges, runAsUser -> -u, readOnlyRootFilesystem
+# -> --read-only, emptyDir -> tmpfs. hostUsers: false has no equivalent here (documentation only).
+out=$(/usr/bin/python3 - "$repo/deploy/kubernetes/job.yaml" "$repo/deploy/kubernetes/deployment.yaml" <<'PY'
+import sys, yaml
+for path in sys.argv[1:]:
+    doc = yaml.safe_load(open(path))
+    pod = doc["spec"]["template"]["spec"]
+    sc = pod["containers"][0]["securityContext"]
+    want = {"seccompProfile": {"type": "Localhost", "localhostProfile": "ward.json"}, "procMount": "Unmasked",
+            "runAsNonRoot": True, "allowPrivilegeEscalation": False, "privileged": False,
+            "capabilities": {"drop": ["ALL"]}, "readOnlyRootFilesystem": True}
+    wrong = {k: sc.get(k) for k, v in want.items() if sc.get(k) != v}
+    extra = [k for k in ("add",) if k in sc.get("capabilities", {})]
+    print(path.rsplit("/", 1)[1], "hostUsers", pod.get("hostUsers"), "wrong", wrong, "added caps", extra)
+PY
+)
+expect "job.yaml carries the tested options" "job.yaml hostUsers False wrong {} added caps []" "$out"
+expect "deployment.yaml carries the tested options" "deployment.yaml hostUsers False wrong {} added caps []" "$out"
+mkdir -p "$work/batch"
+printf '%s\n' '{"argv": ["/bin/echo", "hi"], "stdout": "/scratch/out1"}' '{"argv": ["/bin/sh", "-c", "exit 3"]}' \
+    '{"argv": ["/usr/bin/python3", "-c", "print(6 * 7)"], "stdout": "/scratch/out3"}' >"$work/batch/batch.jsonl"
+k8s=(--network none --read-only --tmpfs /tmp --tmpfs /scratch:mode=1777 -e WARD_ISOLATE_ROOT=/scratch/boxes
+    --security-opt "seccomp=$profile" --security-opt systempaths=unconfined --cap-drop ALL --security-opt no-new-privileges -u 2000:2000)
+out=$(docker run --rm "${k8s[@]}" -v "$work/batch:/work:ro" ward-worker:test \
+    /bin/sh -c 'ward cleanup >/dev/null && ward run --batch /work/batch.jsonl && cat /scratch/out1 /scratch/out3' 2>&1 || true)
+expect "the Job's command: one verdict per request" '"status":"RE","exit_code":3' "$out"
+expect "the Job's command: the programs' output" "hi
+42" "$out"
+[ "$(echo "$out" | grep -c '"status":"OK"')" = 2 ] && ok "the Job's command: two runs OK" || bad "the Job's command: $out"
+out=$(docker run --rm "${k8s[@]}" ward-worker:test /bin/sh -c 'ward check --json >/dev/null && echo ready; d=$(isolate -b 4 --init) && echo "print(7 * 6)" >$d/box/a.py && isolate -b 4 --run -- /usr/bin/python3 a.py' 2>&1 || true)
+expect "the Deployment's readiness probe (ward check --json) passes" "ready" "$out"
+expect "the Deployment's worker runs a box on a read-only root" "42" "$out"
 
 # --- Podman (rootful, its own storage): its default profile allows namespaces but refuses
 # sethostname; it masks /proc like Docker.
