@@ -8,22 +8,17 @@ set -euo pipefail
 exec 3>&1 1>&2
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${WARD_CTR_CACHE:-${HOME:-/root}/.cache/ward-ctr}
-key=$(sha256sum "$here/image.sh" | cut -c1-16)
+key=$(cat "$here/image.sh" "$here/../debootstrap.sh" | sha256sum | cut -c1-16)
 out="$cache/$key.tar"
 if [ -f "$out" ]; then
     echo "$out" >&3
     exit 0
 fi
 [ "$(id -u)" = 0 ] || { echo "tests/container/image.sh: run as root (debootstrap)" >&2; exit 1; }
-mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -1)
-[ -n "$mirror" ] || mirror=$(awk '/^deb / && !/security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
-[ -n "$mirror" ] || { echo "tests/container/image.sh: no Debian mirror in the host's apt sources" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/ward-ctr-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 root="$work/rootfs"
-echo "tests/container/image.sh: debootstrap bookworm from $mirror (about a minute, once)" >&2
-debootstrap --variant=minbase --include=python3,procps,util-linux,uidmap,gcc,libc6-dev,passt,slirp4netns \
-    bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
+bash "$here/../debootstrap.sh" "$root" python3,procps,util-linux,uidmap,gcc,libc6-dev,passt,slirp4netns
 chroot "$root" useradd -m -u 1000 -s /bin/sh worker
 echo "worker:100000:65536" >"$root/etc/subuid"
 echo "worker:100000:65536" >"$root/etc/subgid"

@@ -8,7 +8,7 @@ set -euo pipefail
 exec 3>&1 1>&2
 here=$(cd "$(dirname "$0")" && pwd)
 cache=${WARD_VM_CACHE:-${HOME:-/root}/.cache/ward-vm}
-key=$(cat "$here/image.sh" "$here"/guest/* | sha256sum | cut -c1-16)
+key=$(cat "$here/image.sh" "$here/../debootstrap.sh" "$here"/guest/* | sha256sum | cut -c1-16)
 out="$cache/$key"
 if [ -f "$out/rootfs.ext4" ] && [ -f "$out/vmlinuz" ] && [ -f "$out/initrd.img" ]; then
     echo "$out" >&3
@@ -23,17 +23,11 @@ if [ ${#missing[@]} -gt 0 ]; then
     echo "tests/vm/image.sh: installing ${missing[*]}" >&2
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
-# the host's own Debian mirror
-mirror=$(sed -n 's/^URIs: *//p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -1)
-[ -n "$mirror" ] || mirror=$(awk '/^deb / && !/security/ {print $2; exit}' /etc/apt/sources.list 2>/dev/null)
-[ -n "$mirror" ] || { echo "tests/vm/image.sh: no Debian mirror in the host's apt sources" >&2; exit 1; }
 work=$(mktemp -d "${TMPDIR:-/tmp}/ward-vm-build.XXXXXX")
 trap 'rm -rf "$work"' EXIT
 root="$work/rootfs"
-echo "tests/vm/image.sh: debootstrap bookworm from $mirror (a few minutes, once)" >&2
-debootstrap --variant=minbase \
-    --include=linux-image-amd64,initramfs-tools,kmod,udev,systemd,systemd-sysv,libpam-systemd,dbus,dbus-user-session,uidmap,slirp4netns,passt,util-linux,procps,iproute2,keyutils,libseccomp2,ca-certificates,python3 \
-    bookworm "$root" "$mirror" >"$work/debootstrap.log" 2>&1 || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
+bash "$here/../debootstrap.sh" "$root" \
+    linux-image-amd64,initramfs-tools,kmod,udev,systemd,systemd-sysv,libpam-systemd,dbus,dbus-user-session,uidmap,slirp4netns,passt,util-linux,procps,iproute2,keyutils,libseccomp2,ca-certificates,python3
 chroot "$root" useradd -m -u 1000 -s /bin/sh tester
 echo "tester:100000:65536" >"$root/etc/subuid"
 echo "tester:100000:65536" >"$root/etc/subgid"
