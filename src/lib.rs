@@ -17,7 +17,7 @@
 //!                                               mount::build_root (tmpfs, binds, pivot_root)
 //!                                               net::configure   (lo up)
 //!                                               hostname
-//!                                               fork ─► program:
+//!                                               vfork ─► program:
 //!                                                         session, stdio, rlimits,
 //!                                                         bounding set, ids, caps + nnp,
 //!                                                         landlock, chdir, fds,

@@ -139,7 +139,8 @@ pub enum Msg {
     Listener,
     /// parent -> init: the networking helper has configured the interface.
     NetReady,
-    /// init -> parent: the program's process exists (its clock starts).
+    /// init -> parent: the program's process has exec'd the program, or ended trying (its
+    /// clock starts; init sends it once the process no longer shares its memory).
     Started,
     /// program -> parent: the CPU time (ns) its process used before execve (ward's last
     /// steps), which the verdict does not charge to the program.

@@ -22,18 +22,62 @@ pub fn clone_fork(flags: c_int) -> nix::Result<Option<Pid>> {
     clone_raw(flags)
 }
 
-/// The sandbox's init forks the program: init is single-threaded by construction (cloned
-/// from the checked launcher, it starts no thread), and its /proc may be absent (--no-proc),
-/// so it is not asked.
-pub fn fork_from_init() -> nix::Result<Option<Pid>> {
-    clone_raw(0)
+/// Stack of a child that shares this process's memory (`spawn_sharing_memory`): 1 MiB above
+/// one guard page (pages never touched cost nothing).
+const SHARED_STACK: usize = 1 << 20;
+const PAGE: usize = 4096;
+
+/// Run `body` in a child that shares this process's memory until it calls execve or ends:
+/// clone(CLONE_VM | CLONE_VFORK), as posix_spawn does. No copy of the address space is made
+/// (no page tables to copy, no copy-on-write faults afterwards in either process), and the
+/// calling thread is suspended until the child execs or ends, so the two never run on the
+/// same memory at once. The child has its own descriptor table, filesystem information,
+/// signal handlers and credentials (none of CLONE_FILES, CLONE_FS, CLONE_SIGHAND,
+/// CLONE_THREAD: setns, setsid, setrlimit, dup2 and the like change only the child), runs on
+/// a fresh stack, and ends with `body`'s value as its exit status; what it writes to memory
+/// the caller sees when it resumes. A process the child forks gets a copy of the memory as
+/// it is then and keeps running on its copy of that stack. Returns the child's pid; it
+/// reports its end with SIGCHLD and must be reaped.
+pub fn spawn_sharing_memory(body: &mut dyn FnMut() -> c_int) -> nix::Result<Pid> {
+    extern "C" fn trampoline(arg: *mut libc::c_void) -> c_int {
+        // SAFETY: `arg` is the `&mut &mut dyn FnMut` below, alive for the whole call: the
+        // caller's thread is suspended in clone until this child has exec'd or ended.
+        let body = unsafe { &mut *(arg as *mut &mut dyn FnMut() -> c_int) };
+        body()
+    }
+    // SAFETY: a new private anonymous mapping; no existing memory is affected.
+    let base = unsafe {
+        libc::mmap(std::ptr::null_mut(), SHARED_STACK + PAGE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK, -1, 0)
+    };
+    if base == libc::MAP_FAILED {
+        return Err(Errno::last());
+    }
+    // SAFETY: the lowest page of the mapping just made: an overflow faults instead of
+    // writing below it.
+    unsafe { libc::mprotect(base, PAGE, libc::PROT_NONE) };
+    let mut body = body;
+    // SAFETY: the child runs `trampoline` on the top of the fresh mapping (stacks grow down;
+    // the end of a page-aligned mapping is 16-byte aligned) and cannot outlive the call as a
+    // user of this memory (CLONE_VFORK); `body` is valid for as long as it runs.
+    let ret = unsafe {
+        libc::clone(
+            trampoline,
+            base.cast::<u8>().add(SHARED_STACK + PAGE).cast(),
+            libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
+            (&mut body as *mut &mut dyn FnMut() -> c_int).cast(),
+        )
+    };
+    let err = Errno::last();
+    // SAFETY: the child has left this memory (exec'd or ended); a process it forked has its
+    // own copy of the mapping. Nothing else refers to it.
+    unsafe { libc::munmap(base, SHARED_STACK + PAGE) };
+    if ret == -1 { Err(err) } else { Ok(Pid::from_raw(ret)) }
 }
 
 fn clone_raw(flags: c_int) -> nix::Result<Option<Pid>> {
     // SAFETY: the raw clone syscall with a NULL stack behaves like fork(2): the child gets a
-    // copy-on-write copy of the address space and resumes here. Both callers are
-    // single-threaded (checked, or by construction), and only this thread could have started
-    // another since.
+    // copy-on-write copy of the address space and resumes here. The caller (clone_fork) has
+    // checked that the process is single-threaded.
     let ret = unsafe {
         libc::syscall(
             libc::SYS_clone,
@@ -492,8 +536,8 @@ pub fn clone3_fork(flags: c_int, cgroup: Option<std::os::fd::BorrowedFd<'_>>) ->
     clone3_raw(flags, cgroup)
 }
 
-/// clone3 from a warm run's joiner: a process forked from the single-threaded launcher that
-/// has started nothing, so single-threaded by construction (its /proc, after setns into the
+/// clone3 from a warm run's joiner: a child of the single-threaded launcher, sharing its
+/// memory, that has started nothing, so single-threaded by construction (its /proc, after setns into the
 /// keeper's mount namespace, shows another pid namespace and cannot say so).
 pub fn clone3_joiner(flags: c_int, cgroup: Option<std::os::fd::BorrowedFd<'_>>) -> nix::Result<Option<Pid>> {
     clone3_raw(flags, cgroup)

@@ -1,8 +1,9 @@
 //! Everything that runs inside the sandbox between clone and exec, as two ordered lists.
 //!
 //! `run` is the sandbox's init (pid 1 of the new pid namespace, `init/`): it waits for the id
-//! maps, builds the root, configures the network namespace and the hostname, then forks the
-//! program and supervises it. `program` is the forked program's process (`program/`): its
+//! maps, builds the root, configures the network namespace and the hostname, then starts the
+//! program and supervises it. `program` is the program's process (`program/`), which shares
+//! init's memory until its execve (vfork-style: nothing is copied, init waits): its
 //! steps tighten monotonically and end in execve. Each step that fails reports
 //! `Msg::Failed { stage, errno, what }` to the launcher and exits, so the user learns which
 //! step failed and why. The launcher prepares everything the steps need (`launcher::plan`).
@@ -106,7 +107,7 @@ pub fn run(plan: &Plan) -> ! {
     step(plan, Stage::Net, || init::net::configure(plan)); // loopback up; with a helper, wait until it is ready
     step(plan, Stage::Hostname, || init::hostname::set_hostname(plan));
     step(plan, Stage::Keyring, init::hostname::keyring); // a new, empty session keyring
-    init::supervise(plan) // forks `program`, reaps, forwards signals, reports, kills the rest
+    init::supervise(plan) // starts `program`, reaps, forwards signals, reports, kills the rest
 }
 
 /// A warm run's init, pid 1 of its new pid namespace, cloned by the launcher's joiner into the
@@ -133,7 +134,8 @@ pub fn keeper(plan: &Plan, watch: Option<&OwnedFd>, idle_s: u64) -> ! {
     init::keep::hold(plan, watch, idle_s)
 }
 
-/// The program's process, forked by init. The order tightens monotonically: the bounding set
+/// The program's process, started by init sharing its memory until execve (so its steps
+/// change only its own process's state and leave allocations behind in init's). The order tightens monotonically: the bounding set
 /// needs CAP_SETPCAP, so it goes before the ids change; no_new_privs and the empty capability
 /// sets come next, then Landlock (which needs no_new_privs), and seccomp last, right before
 /// exec.

@@ -157,7 +157,7 @@ pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: 
     if leaf.is_some() {
         watch.use_cgroup();
     }
-    let mut started_at: Option<std::time::Instant> = None;
+    let started_at: std::cell::Cell<Option<std::time::Instant>> = Default::default();
     let kill_sandbox = || {
         if let Some(l) = leaf {
             l.kill();
@@ -179,7 +179,9 @@ pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: 
             }
             Msg::Started => {
                 watch.start(leaf);
-                started_at.get_or_insert_with(std::time::Instant::now);
+                if started_at.get().is_none() {
+                    started_at.set(Some(std::time::Instant::now()));
+                }
             }
             Msg::Exited(r) => out.report = Some(r),
             Msg::Failed { stage, errno, what } => {
@@ -248,8 +250,15 @@ pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: 
                         reaped = Some(st);
                     }
                 }
-                Ok(sig) => {
+                // the program runs: pass it on (init forwards it)
+                Ok(sig) if started_at.get().is_some() => {
                     let _ = kill(init, sig);
+                }
+                // before the program started (its process may be waiting in a step before
+                // execve, with init waiting for it): end the sandbox now
+                Ok(sig) => {
+                    kill_sandbox();
+                    out.failed.get_or_insert_with(|| Error::host(format!("ward received {sig} before the program started; the sandbox was ended"), ""));
                 }
                 Err(_) => {}
             }
@@ -268,7 +277,7 @@ pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: 
     out.blocked = std::mem::take(&mut supervisor.blocked);
     out.killed_for_syscall = supervisor.killed;
     out.hit = watch.hit;
-    out.wall_ns = started_at.map(|t| t.elapsed().as_nanos() as u64).unwrap_or(0);
+    out.wall_ns = started_at.get().map(|t| t.elapsed().as_nanos() as u64).unwrap_or(0);
     out.max_sampled_cpu = watch.max_sampled_cpu;
     out.max_sampled_rss = watch.max_sampled_rss;
     out.cgroup_baseline_us = watch.cgroup_baseline_us();

@@ -2,9 +2,10 @@
 //! it. The child halves are `child::keeper` (the keeper's steps) and `child::run_warm` (a
 //! run's init); what is kept and what is fresh is `policy::warm`.
 //!
-//! A run joins by a fork of the launcher (the joiner) that enters the keeper's user, mount
-//! and network namespaces with setns and clones the run's init with CLONE_PARENT into new
-//! pid, mount (a copy of the keeper's), ipc, uts and cgroup namespaces: init is the
+//! A run joins by a child of the launcher that shares its memory until it ends (the joiner,
+//! vfork-style), enters the keeper's user, mount and network namespaces with setns and
+//! clones the run's init with CLONE_PARENT into new pid, mount (a copy of the keeper's),
+//! ipc, uts and cgroup namespaces: init is the
 //! launcher's own child, supervised exactly as a fresh run's, and the keeper never forks,
 //! never reads a request and never sees a run.
 //!
@@ -283,53 +284,36 @@ pub fn end_stale() -> usize {
     n
 }
 
-/// Step "spawn" of a warm run: fork the joiner, which enters the keeper's namespaces and
-/// clones init as this process's child (CLONE_PARENT), in the run's leaf when there is one;
-/// it reports init's pid (or what failed) on a pipe and leaves. In init this runs
-/// `child::run_warm` and never returns.
+/// Step "spawn" of a warm run: the joiner, a child sharing the launcher's memory until it
+/// ends (vfork: nothing of the launcher is copied for it), enters the keeper's namespaces
+/// and clones init as this process's child (CLONE_PARENT), in the run's leaf when there is
+/// one; it leaves init's pid (or what failed) in memory the launcher reads once it has
+/// ended. In init this runs `child::run_warm` and never returns.
 pub fn join(k: &Keeper, plan: &child::Plan, leaf: Option<BorrowedFd<'_>>) -> Result<Pid> {
-    let (r, wr) = nix::unistd::pipe2(OFlag::O_CLOEXEC).map_err(|e| err("pipe2", e))?;
-    let joiner = match sys::clone_fork(0) {
-        Ok(None) => {
-            drop(r);
-            let report = |v: i32, step: i32| {
-                let mut b = [0u8; 8];
-                b[..4].copy_from_slice(&v.to_le_bytes());
-                b[4..].copy_from_slice(&step.to_le_bytes());
-                let _ = nix::unistd::write(&wr, &b);
-            };
-            let [u, m, n] = k.namespaces();
-            for (i, (fd, flag)) in [(u, nix::sched::CloneFlags::CLONE_NEWUSER), (m, nix::sched::CloneFlags::CLONE_NEWNS), (n, nix::sched::CloneFlags::CLONE_NEWNET)].into_iter().enumerate() {
-                if let Err(e) = nix::sched::setns(fd, flag) {
-                    report(-(e as i32), i as i32);
-                    sys::exit_now(child::EXIT_SETUP_FAILED);
-                }
+    // (init's pid, or -errno; the step that failed)
+    let mut report = (0i32, 0usize);
+    let joiner = sys::spawn_sharing_memory(&mut || {
+        let [u, m, n] = k.namespaces();
+        for (i, (fd, flag)) in [(u, nix::sched::CloneFlags::CLONE_NEWUSER), (m, nix::sched::CloneFlags::CLONE_NEWNS), (n, nix::sched::CloneFlags::CLONE_NEWNET)].into_iter().enumerate() {
+            if let Err(e) = nix::sched::setns(fd, flag) {
+                report = (-(e as i32), i);
+                return child::EXIT_SETUP_FAILED;
             }
-            let cloned = sys::clone3_joiner(RUN_FLAGS, leaf);
-            match cloned {
-                Ok(None) => {
-                    drop(wr);
-                    child::run_warm(plan)
-                }
-                Ok(Some(pid)) => report(pid.as_raw(), 3),
-                Err(e) => report(-(e as i32), 3),
-            }
-            sys::exit_now(0)
         }
-        Ok(Some(j)) => j,
-        Err(e) => return Err(err("fork the joiner", e)),
-    };
-    drop(wr);
-    let mut b = [0u8; 8];
-    let got = std::fs::File::from(r).read_exact(&mut b);
+        match sys::clone3_joiner(RUN_FLAGS, leaf) {
+            Ok(None) => child::run_warm(plan),
+            Ok(Some(pid)) => report = (pid.as_raw(), 3),
+            Err(e) => report = (-(e as i32), 3),
+        }
+        0
+    })
+    .map_err(|e| err("clone the joiner (CLONE_VM|CLONE_VFORK)", e))?;
     let _ = sys::wait4(joiner, false);
-    got.map_err(|e| Error::io("read the joiner's report", e))?;
-    let v = i32::from_le_bytes([b[0], b[1], b[2], b[3]]);
-    let step = i32::from_le_bytes([b[4], b[5], b[6], b[7]]);
+    let (v, step) = report;
     if v > 0 {
         return Ok(Pid::from_raw(v));
     }
-    let what = ["setns(user namespace)", "setns(mount namespace)", "setns(network namespace)", "clone(the run's init)"].get(step as usize).copied().unwrap_or("join");
+    let what = ["setns(user namespace)", "setns(mount namespace)", "setns(network namespace)", "clone(the run's init)"].get(step).copied().unwrap_or("join");
     Err(Error::Host {
         what: format!("cannot join the warm sandbox (keeper {}): {what} => {}", k.pid, crate::error::errno_name(Errno::from_raw(-v))),
         fix: "end the warm sandbox (isolate --cleanup, or ward cleanup) and run again".into(),

@@ -137,11 +137,14 @@ impl Watch {
         self.cgroup = true;
     }
 
-    /// The program started now; with a cgroup, `leaf` gives the baseline to subtract.
+    /// The program started now (init reports it once the program's process has exec'd,
+    /// after that process's `PreExec`); with a cgroup, `leaf` gives the baseline to subtract:
+    /// what the leaf used before, less ward's own steps in the program's process, which the
+    /// account subtracts itself.
     pub fn start(&mut self, leaf: Option<&super::cgroup::Leaf>) {
         self.started.get_or_insert_with(Instant::now);
         if let Some(l) = leaf {
-            self.cg_base.get_or_insert(l.usage().usage_usec as f64 / 1e6);
+            self.cg_base.get_or_insert((l.usage().usage_usec as f64 / 1e6 - self.pre_exec).max(0.0));
         }
     }
 

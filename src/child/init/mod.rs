@@ -1,4 +1,5 @@
-//! The sandbox's init: pid 1 of the new pid namespace. It forks the program, reaps every
+//! The sandbox's init: pid 1 of the new pid namespace. It starts the program (a child that
+//! shares init's memory until its execve, as vfork), reaps every
 //! process that ends up as its child (orphans are reparented to it), forwards SIGTERM, SIGINT
 //! and SIGHUP from the launcher to the program, and when the program ends kills everything
 //! else in the sandbox, reaps it, and reports the program's status and the resource use of
@@ -57,9 +58,11 @@ pub fn supervise(plan: &Plan) -> ! {
         sys::exit_now(crate::child::EXIT_SETUP_FAILED);
     }
     let start = now_ns();
-    let prog = match sys::fork_from_init() {
-        Ok(None) => crate::child::program(plan),
-        Ok(Some(pid)) => pid,
+    // The program shares init's memory until its execve (no copy of the address space; init
+    // waits meanwhile): its steps change only its own process, and what they allocate is
+    // left behind in init's memory.
+    let prog = match sys::spawn_sharing_memory(&mut || crate::child::program(plan)) {
+        Ok(pid) => pid,
         Err(e) => {
             crate::child::report(plan, crate::sync::Stage::Init, &crate::child::fail(e, format_args!("fork()")));
             sys::exit_now(crate::child::EXIT_SETUP_FAILED);
