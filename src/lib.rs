@@ -220,18 +220,181 @@ impl WarmSandbox {
             Ok(w) => w,
             Err(why) => return Ok(verdict(&policy, launcher::run(&policy)?, fresh_because(why))),
         };
-        let k = match &mut self.keeper {
-            Some(k) if k.key == w.key => k,
-            slot => {
-                // none yet, or one holding another configuration: replace it
-                if let Some(old) = slot.take() {
-                    old.end();
+        let k = self.keeper_for(&policy, &w)?;
+        let info = warm_info(&policy, &w, k);
+        Ok(verdict(&policy, launcher::run_in(&policy, Some((k, &w)))?, info))
+    }
+}
+
+/// Where a batch's requests come from (`ward run --batch`).
+pub(crate) trait Requests {
+    /// The next request, waiting for it if need be; `None` at the end.
+    fn next(&mut self) -> Option<Result<Request>>;
+    /// Whether `next` can answer now without waiting (the input is a file, or a whole line is
+    /// already read): only then is a request looked at before its turn.
+    fn ready(&mut self) -> bool;
+}
+
+/// A batch's request, validated: its policy and, when it can be warm, what is fresh per run.
+enum Item {
+    Invalid(Error),
+    Fresh(policy::Policy, String),
+    Warm(policy::Policy, policy::warm::WarmPlan),
+}
+
+impl Item {
+    fn from(req: Result<Request>) -> Item {
+        let built = req.and_then(|r| build(&r).map(|p| (r, p)));
+        match built {
+            Err(e) => Item::Invalid(e),
+            Ok((r, p)) => match warm_plan(&r, &p) {
+                Ok(w) => Item::Warm(p, w),
+                Err(why) => Item::Fresh(p, why),
+            },
+        }
+    }
+
+    fn warm_key(&self) -> Option<u64> {
+        match self {
+            Item::Warm(_, w) => Some(w.key),
+            _ => None,
+        }
+    }
+}
+
+impl WarmSandbox {
+    /// The keeper holding `w`'s configuration (started, or replacing one holding another).
+    fn keeper_for(&mut self, p: &policy::Policy, w: &policy::warm::WarmPlan) -> Result<&launcher::warm::Keeper> {
+        if self.keeper.as_ref().is_some_and(|k| k.key != w.key) {
+            if let Some(old) = self.keeper.take() {
+                old.end();
+            }
+        }
+        if self.keeper.is_none() {
+            self.keeper = Some(launcher::warm::Keeper::start(p, w)?);
+        }
+        self.keeper.as_ref().ok_or_else(|| Error::host("the warm sandbox's keeper is gone", "run again"))
+    }
+
+    /// Run every request of `reqs` in order, as `run` runs each, handing each verdict to `out`
+    /// (which returns false to stop). Runs of the same configuration are pipelined: while one
+    /// runs, the next one's init is already cloned into the keeper's namespaces, its fresh
+    /// mounts made and its program's process through its steps up to the one that waits for
+    /// the run to be due (`launcher::spawn_run`), when its request can be read without
+    /// waiting. It is due, and its stdio files are opened, once the run before it has ended:
+    /// its init reported that every process of it is gone. Each run's init stays a zombie until
+    /// the next run has ended, so every program's RLIMIT_NPROC counts the same processes.
+    pub(crate) fn run_batch(&mut self, reqs: &mut dyn Requests, out: &mut dyn FnMut(Result<Verdict>) -> bool) {
+        use std::collections::VecDeque;
+        /// A run cloned ahead, or going.
+        struct Run {
+            p: policy::Policy,
+            info: verdict::WarmInfo,
+            s: launcher::Spawned,
+        }
+        // every run's signals stay blocked between runs, while a cloned init waits (declared
+        // first: dropped last)
+        let held = launcher::hold_signals();
+        let pipelined = held.is_ok();
+        let mut queue: VecDeque<Item> = VecDeque::new();
+        // the item at `i` in the queue, read only if it can be without waiting
+        fn peek<'q>(queue: &'q mut VecDeque<Item>, reqs: &mut dyn Requests, i: usize) -> Option<&'q Item> {
+            while queue.len() <= i && reqs.ready() {
+                match reqs.next() {
+                    Some(r) => queue.push_back(Item::from(r)),
+                    None => break,
                 }
-                slot.insert(launcher::warm::Keeper::start(&policy, &w)?)
+            }
+            queue.get(i)
+        }
+        // inits that ended and are reaped once the run after them has ended
+        let mut zombies: Vec<nix::unistd::Pid> = Vec::new();
+        let reap = |zombies: &mut Vec<nix::unistd::Pid>| {
+            for z in zombies.drain(..) {
+                let _ = sys::wait4(z, false);
             }
         };
-        let info = warm_info(&policy, &w, k);
-        Ok(verdict(&policy, launcher::run_in(&policy, Some((&*k, &w)))?, info))
+        let mut going: Option<Run> = None;
+        let mut ahead: Option<Run> = None;
+        loop {
+            let Some(run) = going.take() else {
+                let item = match queue.pop_front() {
+                    Some(i) => i,
+                    None => match reqs.next() {
+                        Some(r) => Item::from(r),
+                        None => break,
+                    },
+                };
+                reap(&mut zombies); // none of another run is left when this one starts afresh
+                let result = match item {
+                    Item::Invalid(e) => Err(e),
+                    Item::Fresh(p, why) => launcher::run(&p).map(|o| verdict(&p, o, fresh_because(why))),
+                    Item::Warm(p, w) => {
+                        let next = pipelined && peek(&mut queue, reqs, 0).and_then(Item::warm_key) == Some(w.key);
+                        let started = self.keeper_for(&p, &w).and_then(|k| {
+                            let info = warm_info(&p, &w, k);
+                            let mut s = launcher::spawn_run(&p, Some((k, &w)), next as u64, 0)?;
+                            launcher::go(&p, &mut s)?;
+                            Ok(Run { p, info, s })
+                        });
+                        match started {
+                            Ok(r) => {
+                                going = Some(r);
+                                continue;
+                            }
+                            Err(e) => Err(e),
+                        }
+                    }
+                };
+                if !out(result) {
+                    break;
+                }
+                continue;
+            };
+            // The next run, cloned while this one goes on: only when this run's RLIMIT_NPROC
+            // left room for it (`pending`). A failure here is the next run's, tried again in
+            // its turn.
+            if run.s.pending() > 0 && ahead.is_none() {
+                if let Some(Item::Warm(..)) = queue.front() {
+                    if let Some(Item::Warm(p, w)) = queue.pop_front() {
+                        let next = peek(&mut queue, reqs, 0).and_then(Item::warm_key) == Some(w.key);
+                        let spawned = self.keeper_for(&p, &w).ok().and_then(|k| {
+                            let info = warm_info(&p, &w, k);
+                            // this run's init stays a zombie while the next one runs
+                            launcher::spawn_run(&p, Some((k, &w)), next as u64, 1).ok().map(|s| (info, s))
+                        });
+                        match spawned {
+                            Some((info, s)) => ahead = Some(Run { p, info, s }),
+                            None => queue.push_front(Item::Warm(p, w)),
+                        }
+                    }
+                }
+            }
+            let (outcome, init) = launcher::wait_keeping(&run.p, run.s, ahead.is_some());
+            // every process of this run is gone: the next one goes now
+            if let Some(mut a) = ahead.take() {
+                match launcher::go(&a.p, &mut a.s) {
+                    Ok(()) => going = Some(a),
+                    Err(e) => {
+                        drop(a);
+                        if !out(Err(e)) {
+                            break;
+                        }
+                    }
+                }
+            }
+            let result = outcome.map(|o| verdict(&run.p, o, run.info));
+            // the run before this one has ended, and this one's init is kept until the next has
+            reap(&mut zombies);
+            zombies.extend(init);
+            if !out(result) {
+                break;
+            }
+        }
+        drop(going);
+        drop(ahead);
+        reap(&mut zombies);
+        drop(held);
     }
 }
 

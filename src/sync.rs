@@ -19,13 +19,13 @@ pub enum Stage {
     Keyring,
     Init,
     Session,
-    Stdio,
-    Rlimits,
     Bounding,
     Ids,
     Caps,
+    Stdio,
     Landlock,
     Chdir,
+    Rlimits,
     Fds,
     Seccomp,
     Exec,
@@ -40,13 +40,13 @@ const STAGES: [(Stage, &str); 17] = [
     (Stage::Keyring, "keyring"),
     (Stage::Init, "init"),
     (Stage::Session, "session"),
-    (Stage::Stdio, "stdio"),
-    (Stage::Rlimits, "rlimits"),
     (Stage::Bounding, "capability bounding set"),
     (Stage::Ids, "ids"),
     (Stage::Caps, "capabilities"),
+    (Stage::Stdio, "stdio"),
     (Stage::Landlock, "landlock"),
     (Stage::Chdir, "chdir"),
+    (Stage::Rlimits, "rlimits"),
     (Stage::Fds, "file descriptors"),
     (Stage::Seccomp, "seccomp"),
     (Stage::Exec, "exec"),
@@ -145,6 +145,9 @@ pub enum Msg {
     /// program -> parent: the CPU time (ns) its process used before execve (ward's last
     /// steps), which the verdict does not charge to the program.
     PreExec(u64),
+    /// parent -> a warm run's program: its stdin (0), stdout (1) or stderr (2), passed as
+    /// SCM_RIGHTS before `Go` (opened when the run is due, not when its init was cloned).
+    Stdio(u32),
 }
 
 const MSG_LEN: usize = 4 + 4 + 4 + 2 + NOTE_LEN + 8 * 7;
@@ -167,6 +170,10 @@ impl Msg {
             Msg::PreExec(ns) => {
                 w.u32(7);
                 w.u64(*ns);
+            }
+            Msg::Stdio(n) => {
+                w.u32(8);
+                w.u32(*n);
             }
             Msg::Exited(r) => {
                 w.u32(3);
@@ -217,6 +224,7 @@ impl Msg {
             5 => Some(Msg::NetReady),
             6 => Some(Msg::Started),
             7 => Some(Msg::PreExec(r.u64()?)),
+            8 => Some(Msg::Stdio(r.u32()?)).filter(|m| matches!(m, Msg::Stdio(0..=2))),
             _ => None,
         }
     }
@@ -340,6 +348,10 @@ mod tests {
         let r = ExitReport { wait_status: 0x8b, wall_ns: 5, utime_us: 6, stime_us: 7, maxrss_kib: 8, nvcsw: 9, nivcsw: 10 };
         Msg::Exited(r).encode(&mut buf);
         assert!(matches!(Msg::decode(&buf), Some(Msg::Exited(x)) if x == r));
+        Msg::Stdio(2).encode(&mut buf);
+        assert!(matches!(Msg::decode(&buf), Some(Msg::Stdio(2))));
+        Msg::Stdio(3).encode(&mut buf);
+        assert!(Msg::decode(&buf).is_none(), "only 0, 1 and 2 are stdio");
         assert!(Msg::decode(&[9, 0, 0, 0]).is_none());
         assert!(Msg::decode(&[2, 0]).is_none());
     }

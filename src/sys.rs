@@ -214,6 +214,37 @@ pub fn wait4(pid: Pid, nohang: bool) -> nix::Result<Option<(c_int, Rusage)>> {
     }
 }
 
+/// `waitid(P_PID, pid, WEXITED | WNOWAIT [| WNOHANG], &info, &rusage)` (the kernel's waitid
+/// takes a rusage): how the child ended, as a raw wait status, and its rusage, leaving it a
+/// zombie for `wait4` to reap later. Returns `None` with `nohang` when it has not ended.
+pub fn wait_ended(pid: Pid, nohang: bool) -> nix::Result<Option<(c_int, Rusage)>> {
+    // SAFETY: siginfo_t and rusage are plain old data; all-zero values are valid.
+    let (mut info, mut ru): (libc::siginfo_t, Rusage) = unsafe { (std::mem::zeroed(), std::mem::zeroed()) };
+    let flags = libc::WEXITED | libc::WNOWAIT | libc::__WALL | if nohang { libc::WNOHANG } else { 0 };
+    loop {
+        // SAFETY: info and ru are valid, writable and live for the call; the other arguments
+        // are integers.
+        let ret = unsafe { libc::syscall(libc::SYS_waitid, libc::P_PID, pid.as_raw(), &mut info as *mut libc::siginfo_t, flags, &mut ru as *mut Rusage) };
+        match Errno::result(ret) {
+            Ok(_) => break,
+            Err(Errno::EINTR) => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    // SAFETY: waitid filled in a SIGCHLD siginfo (or left it zeroed with WNOHANG), whose
+    // si_pid and si_status fields these read.
+    let (from, status) = unsafe { (info.si_pid(), info.si_status()) };
+    if from == 0 {
+        return Ok(None);
+    }
+    Ok(match info.si_code {
+        libc::CLD_EXITED => Some(((status & 0xff) << 8, ru)),
+        libc::CLD_KILLED => Some((status, ru)),
+        libc::CLD_DUMPED => Some((status | 0x80, ru)),
+        _ => None,
+    })
+}
+
 /// Bring the loopback interface of the current network namespace up
 /// (`ioctl(SIOCGIFFLAGS/SIOCSIFFLAGS, "lo", IFF_UP)`).
 pub fn loopback_up() -> nix::Result<()> {

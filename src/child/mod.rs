@@ -67,6 +67,9 @@ pub struct Plan {
     pub landlock: Option<crate::policy::landlock::LandlockPolicy>,
     /// A networking helper is being started: wait for `NetReady` before the program.
     pub wait_for_net: bool,
+    /// A warm run: the program's stdio files come over the channel when the run is due
+    /// (`Msg::Stdio`, then `Go`), and its process waits for them before its last steps.
+    pub due_by_message: bool,
 }
 
 impl Plan {
@@ -112,9 +115,11 @@ pub fn run(plan: &Plan) -> ! {
 
 /// A warm run's init, pid 1 of its new pid namespace, cloned by the launcher's joiner into the
 /// keeper's user, mount (a copy) and network namespaces. The tree is built already: only
-/// what must be fresh per run is mounted. Never returns.
+/// what must be fresh per run is mounted. All this, and the program's steps up to the one
+/// that waits for the run to be due, happen ahead (a batch clones the next run's init while
+/// the current one runs). Never returns.
 pub fn run_warm(plan: &Plan) -> ! {
-    step(plan, Stage::UserNs, || init::userns::enter_warm(plan)); // die with the launcher; its Go
+    step(plan, Stage::UserNs, || init::userns::die_with_launcher(plan));
     step(plan, Stage::UserNs, || init::userns::take_ids(plan)); // a root caller: the sandbox's ids
     step(plan, Stage::Mount, || init::mount::refresh(&plan.ops)); // fresh tmpfs, /proc of this run, devpts
     step(plan, Stage::Hostname, || init::hostname::set_hostname(plan));
@@ -135,20 +140,24 @@ pub fn keeper(plan: &Plan, watch: Option<&OwnedFd>, idle_s: u64) -> ! {
 }
 
 /// The program's process, started by init sharing its memory until execve (so its steps
-/// change only its own process's state and leave allocations behind in init's). The order tightens monotonically: the bounding set
-/// needs CAP_SETPCAP, so it goes before the ids change; no_new_privs and the empty capability
-/// sets come next, then Landlock (which needs no_new_privs), and seccomp last, right before
-/// exec.
-pub fn program(plan: &Plan) -> ! {
+/// change only its own process's state and leave allocations behind in init's). The order
+/// tightens monotonically: the bounding set needs CAP_SETPCAP, so it goes before the ids
+/// change; no_new_privs and the empty capability sets come next, then Landlock (which needs
+/// no_new_privs), and seccomp last, right before exec. A warm run's program takes every step
+/// that does not depend on the run being due first, then waits for it (a batch starts the
+/// next run's program while one runs); `exec_at` gets the clock at execve (init's wall time
+/// starts there).
+pub fn program(plan: &Plan, exec_at: &std::cell::Cell<u64>) -> ! {
     sys::reset_signals();
     step(plan, Stage::Session, || program::process::session(plan)); // setsid unless --keep-session; umask 022
-    step(plan, Stage::Stdio, || program::process::stdio(plan)); // --stdin/--stdout/--stderr onto 0, 1, 2
-    step(plan, Stage::Rlimits, || program::process::rlimits(plan));
     step(plan, Stage::Bounding, program::caps::drop_bounding); // while CAP_SETPCAP is still held
     step(plan, Stage::Ids, || program::process::switch_ids(plan)); // only with --map-ranges
     step(plan, Stage::Caps, program::caps::drop_all); // effective, permitted, inheritable; no_new_privs
-    step(plan, Stage::Landlock, || program::landlock::restrict(plan)); // needs no_new_privs; after the mounts
+    let due = value(plan, Stage::Stdio, || program::process::until_due(plan)); // a warm run: its stdio files, then Go
+    step(plan, Stage::Stdio, || program::process::stdio(due.as_ref().unwrap_or(&plan.stdio))); // --stdin/--stdout/--stderr onto 0, 1, 2
+    step(plan, Stage::Landlock, || program::landlock::restrict(plan)); // needs no_new_privs; after the mounts; the stdio files stay reopenable
     step(plan, Stage::Chdir, || program::process::chdir(plan));
+    step(plan, Stage::Rlimits, || program::process::rlimits(plan)); // after every step that opens or allocates for ward
     step(plan, Stage::Stdio, || program::process::stdio_inside(plan)); // isolate's -i/-o/-r: in the sandbox's view, with the program's rights, relative to its directory
     step(plan, Stage::Fds, program::process::close_fds); // everything above 2 closes at exec
     step(plan, Stage::Seccomp, || program::seccomp::load(plan)); // last: nothing after it may need a denied call
@@ -156,6 +165,7 @@ pub fn program(plan: &Plan) -> ! {
     if let Ok(t) = nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID) {
         let _ = send_msg(plan.chan(), &Msg::PreExec(t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64));
     }
+    exec_at.set(init::now_ns());
     let e = program::exec::exec(plan);
     report(plan, Stage::Exec, &e);
     sys::exit_now(if e.errno == Errno::ENOENT || e.errno == Errno::ENOTDIR { 127 } else { 126 })

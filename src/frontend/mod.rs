@@ -155,11 +155,42 @@ fn batch_request(base: &crate::Request, line: &str) -> crate::Result<crate::Requ
     Ok(r)
 }
 
+/// A batch's lines as requests over the command line's (`base`).
+struct BatchLines<'a> {
+    base: &'a crate::Request,
+    input: std::io::BufReader<Box<dyn std::io::Read>>,
+    /// Reading never waits for a writer (a regular file).
+    file: bool,
+    failed: Option<std::io::Error>,
+}
+
+impl crate::Requests for BatchLines<'_> {
+    fn next(&mut self) -> Option<crate::Result<crate::Request>> {
+        loop {
+            let mut line = String::new();
+            match std::io::BufRead::read_line(&mut self.input, &mut line) {
+                Ok(0) => return None,
+                Ok(_) if line.trim().is_empty() => continue,
+                Ok(_) => return Some(batch_request(self.base, line.trim_end_matches(['\n', '\r']))),
+                Err(e) => {
+                    self.failed = Some(e);
+                    return None;
+                }
+            }
+        }
+    }
+
+    fn ready(&mut self) -> bool {
+        // a pipe: only a whole line with a request on it, already read
+        let read = self.input.buffer();
+        self.file || read.iter().rposition(|b| *b == b'\n').is_some_and(|end| read[..end].iter().any(|b| !b.is_ascii_whitespace()))
+    }
+}
+
 /// `ward run --batch FILE`: every line's verdict on stdout, in order (a program's stdout is
 /// /dev/null unless its line or the options name a file); exit 0 when every line
 /// got one (their statuses are in them), 125 when the batch itself could not be read.
 fn batch(args: &RunArgs, m: &clap::ArgMatches, file: &Path) -> i32 {
-    use std::io::BufRead;
     let base = match cli::request(args, m) {
         Ok(r) => r,
         Err(e) => {
@@ -167,36 +198,35 @@ fn batch(args: &RunArgs, m: &clap::ArgMatches, file: &Path) -> i32 {
             return EXIT_SANDBOX_FAILED;
         }
     };
-    let input: Box<dyn BufRead> = if file == Path::new("-") {
-        Box::new(std::io::BufReader::new(std::io::stdin()))
+    let (input, regular): (Box<dyn std::io::Read>, bool) = if file == Path::new("-") {
+        let regular = std::fs::metadata("/proc/self/fd/0").is_ok_and(|m| m.is_file());
+        (Box::new(std::io::stdin()), regular)
     } else {
         match std::fs::File::open(file) {
-            Ok(f) => Box::new(std::io::BufReader::new(f)),
+            Ok(f) => {
+                let regular = f.metadata().is_ok_and(|m| m.is_file());
+                (Box::new(f), regular)
+            }
             Err(e) => {
                 eprintln!("ward: --batch {}: {e}", file.display());
                 return EXIT_SANDBOX_FAILED;
             }
         }
     };
+    let mut lines = BatchLines { base: &base, input: std::io::BufReader::new(input), file: regular, failed: None };
     let mut warm = crate::WarmSandbox::new();
     let mut out = std::io::stdout().lock();
-    for line in input.lines() {
-        let line = match line {
-            Ok(l) => l,
-            Err(e) => {
-                eprintln!("ward: --batch {}: {e}", file.display());
-                return EXIT_SANDBOX_FAILED;
-            }
-        };
-        if line.trim().is_empty() {
-            continue;
-        }
-        let v = batch_request(&base, &line).and_then(|r| warm.run(&r)).unwrap_or_else(|e| Verdict::new(&Ending::NotStarted(e), None));
-        if writeln!(out, "{}", v.to_json()).and_then(|_| out.flush()).is_err() {
-            return EXIT_SANDBOX_FAILED;
-        }
+    let mut written = true;
+    warm.run_batch(&mut lines, &mut |v| {
+        let v = v.unwrap_or_else(|e| Verdict::new(&Ending::NotStarted(e), None));
+        written = writeln!(out, "{}", v.to_json()).and_then(|_| out.flush()).is_ok();
+        written
+    });
+    if let Some(e) = lines.failed {
+        eprintln!("ward: --batch {}: {e}", file.display());
+        return EXIT_SANDBOX_FAILED;
     }
-    0
+    if written { 0 } else { EXIT_SANDBOX_FAILED }
 }
 
 /// Write `path` as a new file renamed over the name: whatever a sandboxed program planted

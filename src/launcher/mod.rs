@@ -21,7 +21,7 @@ use crate::child;
 use crate::error::{Error, Result};
 use crate::policy::Policy;
 use crate::policy::limits::CgroupNeed;
-use crate::sync::{Msg, send_msg};
+use crate::sync::{Msg, send_msg, send_msg_fd};
 use crate::sys;
 use account::{Facts, Outcome};
 use cgroup::{Leaf, Obtained};
@@ -65,13 +65,70 @@ pub fn run(p: &Policy) -> Result<Outcome> {
 /// `policy::warm`), or in a new sandbox when `k` is `None`. The steps are the same but
 /// "spawn": a warm run's init is cloned by a joiner into the keeper's namespaces.
 pub fn run_in(p: &Policy, warm: Option<(&warm::Keeper, &crate::policy::warm::WarmPlan)>) -> Result<Outcome> {
+    let mut s = spawn_run(p, warm, 0, 0)?;
+    go(p, &mut s)?;
+    wait(p, s)
+}
+
+/// A run whose init exists (a fresh one waits for its maps; a warm one makes its fresh mounts
+/// and then waits until the run is due), not yet told to go.
+pub struct Spawned {
+    init: Pid,
+    chan: OwnedFd,
+    leaf: Option<Leaf>,
+    cg_note: String,
+    filter: Option<seccomp::Filter>,
+    warm: bool,
+    /// Other inits its program's RLIMIT_NPROC leaves room for (see `spawn_run`).
+    pending: u64,
+    /// Made when the run is due.
+    sigfd: Option<SignalFd>,
+    /// init was reaped (by supervision).
+    done: bool,
+    _signals: BlockedSignals,
+}
+
+impl Spawned {
+    /// How many other inits of its user namespace this run leaves room for.
+    pub fn pending(&self) -> u64 {
+        self.pending
+    }
+
+    /// End the sandbox (a run that will not be done).
+    fn abort(&self) {
+        if let Some(l) = &self.leaf {
+            l.kill();
+        }
+        let _ = kill(self.init, Signal::SIGKILL);
+        let _ = sys::wait4(self.init, false);
+    }
+}
+
+impl Drop for Spawned {
+    fn drop(&mut self) {
+        // a run never waited for (an error, or a batch that ended early): nothing of it stays
+        if !self.done {
+            self.abort();
+        }
+        if let Some(l) = self.leaf.take() {
+            l.remove();
+        }
+    }
+}
+
+/// The parent's steps up to "spawn": the filter, the plan, the hard limits, the cgroup leaf,
+/// and init cloned into its namespaces. A batch's warm run leaves room in its program's
+/// RLIMIT_NPROC for `pending` runs cloned ahead while it goes on, and for `behind` inits of
+/// runs before it that are not reaped yet. A warm run's stdio files are opened when it is due
+/// (`go`), so a run cloned ahead sees what the runs before it wrote.
+pub fn spawn_run(p: &Policy, warm: Option<(&warm::Keeper, &crate::policy::warm::WarmPlan)>, pending: u64, behind: u64) -> Result<Spawned> {
     // before anything is opened or created: clone would refuse a multi-threaded launcher
     if sys::single_threaded().is_err() {
         return Err(threads_error());
     }
     sys::reap_remembered();
     let filter = seccomp::prepare(p)?; // compiled or cached now: the child only loads bytes
-    let stdio = stdio::open(&p.stdio)?; // with the caller's rights
+    let stdio = if warm.is_some() { [None, None, None] } else { stdio::open(&p.stdio)? }; // with the caller's rights
     let (chan, child_chan) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
         .map_err(|e| Error::sys("socketpair(AF_UNIX, SOCK_SEQPACKET)", e))?;
     let ops = match warm {
@@ -82,7 +139,8 @@ pub fn run_in(p: &Policy, warm: Option<(&warm::Keeper, &crate::policy::warm::War
     let mut plan = plan::prepare(p, ops, stdio, child_chan, filter.as_ref().map(|f| f.bpf.clone()))?;
     if warm.is_some() {
         plan.wait_for_net = false;
-        warm_nproc(p, &mut plan);
+        plan.due_by_message = true;
+        warm_nproc(p, &mut plan, pending, behind);
     }
     within_hard_limits(&mut plan.rlimits)?;
     let obtained = cgroup::obtain(&p.cgroup)?; // after validation; the only step that may talk to systemd
@@ -91,24 +149,79 @@ pub fn run_in(p: &Policy, warm: Option<(&warm::Keeper, &crate::policy::warm::War
         None => spawn(p, &plan, obtained, chan)?, // init never returns from here
         Some((k, _)) => spawn_warm(k, &plan, obtained, chan)?,
     };
-    drop(plan); // the child has its end of the channel and the stdio files now
+    Ok(Spawned { init, chan, leaf, cg_note, filter, warm: warm.is_some(), pending, sigfd: None, done: false, _signals: signals })
+    // the plan drops here: the child has its end of the channel and the stdio files now
+}
+
+/// The run is due: a fresh run's maps are written (or its helpers told), a warm run's stdio
+/// files opened (now, not when it was cloned: a batch's run sees what the runs before it
+/// wrote) and passed to its program; then `Go`.
+pub fn go(p: &Policy, s: &mut Spawned) -> Result<()> {
     // Signals blocked before clone stay pending: a signalfd made now still reads them.
-    let sigfd = SignalFd::with_flags(&child::init::signals(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK);
-    let abort = |e: Error| {
-        let _ = kill(init, Signal::SIGKILL);
-        let _ = sys::wait4(init, false);
-        e
-    };
-    let sigfd = sigfd.map_err(|e| abort(Error::sys("signalfd", e)))?;
-    if warm.is_some() || userns::write_maps(init, &p.ids).map_err(abort)? {
-        send_msg(chan.as_fd(), &Msg::Go).map_err(|e| abort(Error::sys("send(Go)", e)))?;
+    let sigfd = SignalFd::with_flags(&child::init::signals(), SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| Error::sys("signalfd", e))?;
+    // A child that already ended (a step failed while it was cloned ahead) has closed its
+    // end: nothing more is sent, and supervision reads what it reported.
+    let gone = |e: Errno| matches!(e, Errno::EPIPE | Errno::ECONNRESET);
+    let mut go = true;
+    if s.warm {
+        for (n, f) in stdio::open(&p.stdio)?.iter().enumerate() {
+            if let Some(f) = f {
+                match send_msg_fd(s.chan.as_fd(), &Msg::Stdio(n as u32), f.as_fd()) {
+                    Err(e) if gone(e) => go = false,
+                    other => other.map_err(|e| Error::sys("send(Stdio)", e))?,
+                }
+            }
+        }
+    } else {
+        go = userns::write_maps(s.init, &p.ids)?;
     }
-    let helper = net::start_for(p, init, chan.as_fd()).map_err(abort)?; // while init builds the root
-    let supervised = supervise::supervise(p, init, &chan, &sigfd, leaf.as_ref());
-    let (leaf_usage, cgroup) = cgroup::finish(leaf, &cg_note); // accounting, then cgroup.kill and rmdir
+    if go {
+        match send_msg(s.chan.as_fd(), &Msg::Go) {
+            Err(e) if gone(e) => {}
+            other => other.map_err(|e| Error::sys("send(Go)", e))?,
+        }
+    }
+    s.sigfd = Some(sigfd);
+    Ok(())
+}
+
+/// The parent's steps from "go" on: the network helper, supervision, the cgroup's
+/// accounting and removal, reaping init, the outcome.
+pub fn wait(p: &Policy, s: Spawned) -> Result<Outcome> {
+    let (outcome, init) = wait_keeping(p, s, false);
+    if let Some(init) = init {
+        let _ = sys::wait4(init, false);
+    }
+    outcome
+}
+
+/// `wait`, but init is not reaped: its pid comes back for the caller to reap (a batch keeps a
+/// run's init a zombie until the next run has ended, so that run's RLIMIT_NPROC always counts
+/// it). With `until_report` (only without a cgroup leaf, which must be empty to be removed)
+/// supervision ends with init's report, while init is still ending.
+pub fn wait_keeping(p: &Policy, mut s: Spawned, until_report: bool) -> (Result<Outcome>, Option<Pid>) {
+    let Some(sigfd) = s.sigfd.take() else {
+        return (Err(Error::host("a run was waited for before it was due", "report this as a bug")), None);
+    };
+    let helper = match net::start_for(p, s.init, s.chan.as_fd()) {
+        Ok(h) => h, // while init builds the root
+        Err(e) => return (Err(e), None), // Drop ends the sandbox
+    };
+    let supervised = supervise::supervise(p, s.init, &s.chan, &sigfd, s.leaf.as_ref(), until_report && s.leaf.is_none());
+    s.done = true; // init has ended, or reported and is ending: the caller reaps it
+    let (leaf_usage, cgroup) = cgroup::finish(s.leaf.take(), &s.cg_note); // accounting, then cgroup.kill and rmdir
     let helper_args = net::finish(helper); // the sandbox is gone: end the helper without waiting
-    drop(signals);
-    Ok(account::outcome(p, supervised?, Facts { filter: filter.as_ref(), helper_args, cgroup, leaf: leaf_usage }))
+    let filter = s.filter.take();
+    let init = s.init;
+    drop(s);
+    let outcome = supervised.map(|sup| account::outcome(p, sup, Facts { filter: filter.as_ref(), helper_args, cgroup, leaf: leaf_usage }));
+    (outcome, Some(init))
+}
+
+/// Keep the signals a run supervises blocked until the guard drops (a batch holds it while
+/// one run's init is waiting and another runs, so no run's signal is lost in between).
+pub fn hold_signals() -> Result<impl Drop> {
+    BlockedSignals::block(child::init::signals())
 }
 
 /// Step "spawn": clone init into its namespaces, born in the run's leaf when there is one
@@ -176,14 +289,16 @@ fn spawn_warm(k: &warm::Keeper, plan: &child::Plan, obtained: Obtained, chan: Ow
     }
 }
 
-/// In a warm sandbox the keeper is one more process of the program's uid in the user
-/// namespace RLIMIT_NPROC counts in (when it runs as that uid).
-fn warm_nproc(p: &Policy, plan: &mut child::Plan) {
-    if p.ids.ward_runs_as_program_uid() {
-        for (l, v) in plan.rlimits.iter_mut() {
-            if *l == crate::request::Limit::Nproc {
-                *v = v.map(|n| n + 1);
-            }
+/// RLIMIT_NPROC counts the processes of the program's uid in the keeper's user namespace: in
+/// a warm sandbox also the keeper, for each of the `pending` runs a batch clones ahead while
+/// this one goes on its program's process (waiting to be due) and its init, and the `behind`
+/// inits of earlier runs not reaped yet: the inits only when ward's processes run as the
+/// program's uid.
+fn warm_nproc(p: &Policy, plan: &mut child::Plan, pending: u64, behind: u64) {
+    let others = if p.ids.ward_runs_as_program_uid() { 1 + 2 * pending + behind } else { pending };
+    for (l, v) in plan.rlimits.iter_mut() {
+        if *l == crate::request::Limit::Nproc {
+            *v = v.map(|n| n + others);
         }
     }
 }

@@ -58,6 +58,7 @@ pub fn prepare(p: &Policy, ops: Vec<Op>, stdio: [Option<OwnedFd>; 3], chan: Owne
         chan,
         seccomp_bpf,
         wait_for_net: p.net.is_some(),
+        due_by_message: false,
         landlock: match &p.landlock {
             LandlockState::On(l) => Some(l.clone()),
             LandlockState::Off(_) => None,

@@ -1,7 +1,8 @@
 //! The launcher while the sandbox runs: one poll loop over the signalfd, the channel from the
 //! child, and the seccomp listener. It forwards SIGTERM/SIGINT/SIGHUP to init, answers
 //! denied calls, watches the limits (`watch`) and kills the sandbox for one, checks that the
-//! child's messages come in the order the child's lists send them, and reaps init.
+//! child's messages come in the order the child's lists send them, and waits for init's end
+//! (its caller reaps it).
 //!
 //! Single-threaded: no signal handler runs; signals are read from the signalfd.
 
@@ -74,7 +75,7 @@ impl Sequence {
             return Err("a message after init's report");
         }
         match m {
-            Msg::Go | Msg::NetReady => Err("a message only the launcher sends"),
+            Msg::Go | Msg::NetReady | Msg::Stdio(_) => Err("a message only the launcher sends"),
             Msg::Failed { stage, .. } => {
                 let in_init = matches!(stage, Stage::UserNs | Stage::Mount | Stage::Net | Stage::Hostname | Stage::Keyring | Stage::Init);
                 if self.failed {
@@ -146,8 +147,10 @@ fn child_error(stage: Stage, errno: i32, what: &str) -> Error {
     Error::Child { stage, errno, what: what.to_string(), fix }
 }
 
-/// Supervise the sandbox whose init is `init` until init is reaped.
-pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: Option<&Leaf>) -> Result<Supervised, Error> {
+/// Supervise the sandbox whose init is `init` until init has ended (it is left a zombie for
+/// the caller to reap), or with `until_report` until init's report is in (everything else in
+/// the sandbox is gone then, and init is ending: a batch's next run goes meanwhile).
+pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: Option<&Leaf>, until_report: bool) -> Result<Supervised, Error> {
     let mut out = Supervised::default();
     let mut seq = Sequence::default();
     let mut sock_open = true;
@@ -187,10 +190,16 @@ pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: 
             Msg::Failed { stage, errno, what } => {
                 out.failed.get_or_insert_with(|| child_error(stage, errno, what.as_str()));
             }
-            Msg::Go | Msg::NetReady => {}
+            Msg::Go | Msg::NetReady | Msg::Stdio(_) => {}
         }
     };
-    let (status, ru) = loop {
+    // A batch's next init may have ended while another run was supervised (its SIGCHLD was
+    // read there): look once before waiting for the signal.
+    let mut ended_before = sys::wait_ended(init, true).ok().flatten();
+    let ended = loop {
+        if let Some(st) = ended_before.take() {
+            break Some(st);
+        }
         let mut fds = vec![PollFd::new(sigfd.as_fd(), PollFlags::POLLIN)];
         let sock_at = sock_open.then(|| {
             fds.push(PollFd::new(chan.as_fd(), PollFlags::POLLIN));
@@ -211,7 +220,7 @@ pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: 
             Err(Errno::EINTR) => 1,
             Err(e) => {
                 kill_sandbox();
-                let _ = sys::wait4(init, false);
+                let _ = sys::wait_ended(init, false);
                 return Err(Error::sys("poll", e));
             }
         };
@@ -246,7 +255,7 @@ pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: 
         while let Ok(Some(si)) = sigfd.read_signal() {
             match Signal::try_from(si.ssi_signo as i32) {
                 Ok(Signal::SIGCHLD) => {
-                    if let Ok(Some(st)) = sys::wait4(init, true) {
+                    if let Ok(Some(st)) = sys::wait_ended(init, true) {
                         reaped = Some(st);
                     }
                 }
@@ -264,7 +273,10 @@ pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: 
             }
         }
         if let Some(st) = reaped {
-            break st;
+            break Some(st);
+        }
+        if until_report && out.report.is_some() {
+            break None;
         }
     };
     // Init has exited; everything it sent is already queued.
@@ -272,8 +284,10 @@ pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: 
         take(m, fd, &mut out, &mut watch, &mut listener);
     }
     let us = |t: libc::timeval| t.tv_sec as u64 * 1_000_000 + t.tv_usec as u64;
-    out.init_status = status;
-    out.init_usage = InitUsage { utime_us: us(ru.ru_utime), stime_us: us(ru.ru_stime), maxrss_kib: ru.ru_maxrss as u64, nvcsw: ru.ru_nvcsw as u64, nivcsw: ru.ru_nivcsw as u64 };
+    if let Some((status, ru)) = ended {
+        out.init_status = status;
+        out.init_usage = InitUsage { utime_us: us(ru.ru_utime), stime_us: us(ru.ru_stime), maxrss_kib: ru.ru_maxrss as u64, nvcsw: ru.ru_nvcsw as u64, nivcsw: ru.ru_nivcsw as u64 };
+    }
     out.blocked = std::mem::take(&mut supervisor.blocked);
     out.killed_for_syscall = supervisor.killed;
     out.hit = watch.hit;

@@ -36,7 +36,7 @@ pub fn signals() -> SigSet {
     s
 }
 
-fn now_ns() -> u64 {
+pub fn now_ns() -> u64 {
     clock_gettime(ClockId::CLOCK_MONOTONIC).map(|t| t.tv_sec() as u64 * 1_000_000_000 + t.tv_nsec() as u64).unwrap_or(0)
 }
 
@@ -57,16 +57,21 @@ pub fn supervise(plan: &Plan) -> ! {
         crate::child::report(plan, crate::sync::Stage::Init, &crate::child::fail(e, format_args!("prctl(PR_SET_DUMPABLE, 0)")));
         sys::exit_now(crate::child::EXIT_SETUP_FAILED);
     }
-    let start = now_ns();
     // The program shares init's memory until its execve (no copy of the address space; init
     // waits meanwhile): its steps change only its own process, and what they allocate is
-    // left behind in init's memory.
-    let prog = match sys::spawn_sharing_memory(&mut || crate::child::program(plan)) {
+    // left behind in init's memory. It writes the clock at its execve into `exec_at`.
+    let exec_at = std::cell::Cell::new(0);
+    let prog = match sys::spawn_sharing_memory(&mut || crate::child::program(plan, &exec_at)) {
         Ok(pid) => pid,
         Err(e) => {
-            crate::child::report(plan, crate::sync::Stage::Init, &crate::child::fail(e, format_args!("fork()")));
+            crate::child::report(plan, crate::sync::Stage::Init, &crate::child::fail(e, format_args!("clone(CLONE_VM|CLONE_VFORK)")));
             sys::exit_now(crate::child::EXIT_SETUP_FAILED);
         }
+    };
+    // the program has exec'd (or ended trying): its wall time starts at its execve
+    let start = match exec_at.get() {
+        0 => now_ns(),
+        t => t,
     };
     let _ = send_msg(plan.chan(), &Msg::Started);
     let sigfd = match SignalFd::with_flags(&set, SfdFlags::SFD_CLOEXEC) {

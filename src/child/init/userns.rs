@@ -45,15 +45,12 @@ pub fn enter(plan: &Plan) -> Result<(), Fail> {
     Ok(())
 }
 
-/// A warm run: the maps are the keeper's; wait for the launcher's `Go` (sent once the joiner
-/// that cloned this process is reaped), so nothing of the run starts before it is known.
-pub fn enter_warm(plan: &Plan) -> Result<(), Fail> {
+/// A warm run: the maps are the keeper's. Die with the launcher, which may have died before
+/// this was set (then its end of the channel is closed).
+pub fn die_with_launcher(plan: &Plan) -> Result<(), Fail> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| fail(e, format_args!("prctl(PR_SET_PDEATHSIG, SIGKILL)")))?;
-    match recv_msg(plan.chan(), false) {
-        Ok(Some(Msg::Go)) => Ok(()),
-        Ok(_) => crate::sys::exit_now(crate::child::EXIT_SETUP_FAILED),
-        Err(e) => Err(fail(e, format_args!("wait for the launcher"))),
-    }
+    exit_if_launcher_gone(plan);
+    Ok(())
 }
 
 /// A root caller only, after the bind sources are open (with root's rights to reach them):

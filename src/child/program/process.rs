@@ -5,7 +5,7 @@ use crate::child::{Fail, Plan, fail};
 use crate::policy::ids::MapWriter;
 use nix::errno::Errno;
 use nix::fcntl::OFlag;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, OwnedFd};
 use nix::sys::resource::setrlimit;
 use nix::sys::stat::{Mode, umask};
 use nix::unistd::{Gid, Uid, dup2_stderr, dup2_stdin, dup2_stdout, setresgid, setresuid, setsid};
@@ -18,8 +18,27 @@ pub fn session(plan: &Plan) -> Result<(), Fail> {
     Ok(())
 }
 
-pub fn stdio(plan: &Plan) -> Result<(), Fail> {
-    for (i, fd) in plan.stdio.iter().enumerate() {
+/// A warm run's program, its steps that do not depend on the run taken: wait until the
+/// launcher says the run is due. It first passes the stdio files it opened then
+/// (`Msg::Stdio`, one fd each), then `Go`; anything else, or the launcher's end closing, ends
+/// the process. `None` for a fresh run (its files are the plan's).
+pub fn until_due(plan: &Plan) -> Result<Option<[Option<OwnedFd>; 3]>, Fail> {
+    if !plan.due_by_message {
+        return Ok(None);
+    }
+    let mut files: [Option<OwnedFd>; 3] = [None, None, None];
+    loop {
+        match crate::sync::recv_msg_fd(plan.chan(), false) {
+            Ok(Some((crate::sync::Msg::Go, None))) => return Ok(Some(files)),
+            Ok(Some((crate::sync::Msg::Stdio(n @ 0..=2), Some(fd)))) => files[n as usize] = Some(fd),
+            Ok(_) => crate::sys::exit_now(crate::child::EXIT_SETUP_FAILED),
+            Err(e) => return Err(fail(e, format_args!("wait for the launcher"))),
+        }
+    }
+}
+
+pub fn stdio(files: &[Option<OwnedFd>; 3]) -> Result<(), Fail> {
+    for (i, fd) in files.iter().enumerate() {
         let Some(fd) = fd else { continue };
         let r = match i {
             0 => dup2_stdin(fd),
