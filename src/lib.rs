@@ -184,7 +184,17 @@ fn warm_info(p: &policy::Policy, w: &policy::warm::WarmPlan, k: &launcher::warm:
         _ => None,
     });
     let fresh = fresh.chain(["pid, ipc, uts and cgroup namespaces", "session keyring", "Landlock domain", "seccomp filter"].map(String::from)).collect();
-    verdict::WarmInfo { used: true, keeper_pid: Some(k.pid.as_raw()), fresh, why_not: None }
+    verdict::WarmInfo { used: true, keeper_pid: Some(k.pid.as_raw()), fresh, ..Default::default() }
+}
+
+/// A batch run's warm facts: a user namespace of its own is fresh too.
+fn batch_info(p: &policy::Policy, w: &policy::warm::WarmPlan, k: &launcher::warm::Keeper, s: &launcher::Spawned, cloned_ahead: bool) -> verdict::WarmInfo {
+    let mut info = warm_info(p, w, k);
+    if s.own_userns() {
+        info.fresh.insert(0, "user namespace (below the keeper's; the sandbox's ids map to themselves)".into());
+    }
+    info.cloned_ahead = cloned_ahead;
+    info
 }
 
 fn warm_plan(req: &Request, p: &policy::Policy) -> std::result::Result<policy::warm::WarmPlan, String> {
@@ -253,13 +263,6 @@ impl Item {
             },
         }
     }
-
-    fn warm_key(&self) -> Option<u64> {
-        match self {
-            Item::Warm(_, w) => Some(w.key),
-            _ => None,
-        }
-    }
 }
 
 impl WarmSandbox {
@@ -279,16 +282,19 @@ impl WarmSandbox {
     /// Run every request of `reqs` in order, as `run` runs each, handing each verdict to `out`
     /// (which returns false to stop). Runs of the same configuration are pipelined: while one
     /// runs, the next one's init is already cloned into the keeper's namespaces, its fresh
-    /// mounts made and its program's process through its steps up to the one that waits for
-    /// the run to be due (`launcher::spawn_run`), when its request can be read without
-    /// waiting. It is due, and its stdio files are opened, once the run before it has ended:
-    /// its init reported that every process of it is gone. Each run's init stays a zombie until
-    /// the next run has ended, so every program's RLIMIT_NPROC counts the same processes.
+    /// mounts made and its program's process taken through the steps that do not depend on
+    /// the run being due (`launcher::spawn_run`), when its request can be read without
+    /// waiting. It is due, and only then are its stdio files opened, once this run's init has
+    /// reported that every process of the run is gone. Pipelined runs have user namespaces of
+    /// their own (below the keeper's), so each program's RLIMIT_NPROC counts its own
+    /// processes only; a caller whose runs cannot (root, or whole ranges mapped) is not
+    /// pipelined.
     pub(crate) fn run_batch(&mut self, reqs: &mut dyn Requests, out: &mut dyn FnMut(Result<Verdict>) -> bool) {
         use std::collections::VecDeque;
-        /// A run cloned ahead, or going.
+        /// A run whose init is cloned.
         struct Run {
             p: policy::Policy,
+            key: u64,
             info: verdict::WarmInfo,
             s: launcher::Spawned,
         }
@@ -307,7 +313,7 @@ impl WarmSandbox {
             }
             queue.get(i)
         }
-        // inits that ended and are reaped once the run after them has ended
+        // inits that reported and are still ending: reaped once the run after them has ended
         let mut zombies: Vec<nix::unistd::Pid> = Vec::new();
         let reap = |zombies: &mut Vec<nix::unistd::Pid>| {
             for z in zombies.drain(..) {
@@ -315,84 +321,76 @@ impl WarmSandbox {
             }
         };
         let mut going: Option<Run> = None;
-        let mut ahead: Option<Run> = None;
         loop {
-            let Some(run) = going.take() else {
-                let item = match queue.pop_front() {
-                    Some(i) => i,
-                    None => match reqs.next() {
-                        Some(r) => Item::from(r),
-                        None => break,
-                    },
-                };
-                reap(&mut zombies); // none of another run is left when this one starts afresh
-                let result = match item {
-                    Item::Invalid(e) => Err(e),
-                    Item::Fresh(p, why) => launcher::run(&p).map(|o| verdict(&p, o, fresh_because(why))),
-                    Item::Warm(p, w) => {
-                        let next = pipelined && peek(&mut queue, reqs, 0).and_then(Item::warm_key) == Some(w.key);
-                        let started = self.keeper_for(&p, &w).and_then(|k| {
-                            let info = warm_info(&p, &w, k);
-                            let mut s = launcher::spawn_run(&p, Some((k, &w)), next as u64, 0)?;
+            let run = match going.take() {
+                Some(r) => r,
+                None => {
+                    let item = match queue.pop_front() {
+                        Some(i) => i,
+                        None => match reqs.next() {
+                            Some(r) => Item::from(r),
+                            None => break,
+                        },
+                    };
+                    reap(&mut zombies);
+                    let started = match item {
+                        Item::Invalid(e) => Err(e),
+                        Item::Fresh(p, why) => launcher::run(&p).map(|o| verdict(&p, o, fresh_because(why))),
+                        Item::Warm(p, w) => match self.keeper_for(&p, &w).and_then(|k| {
+                            let s = launcher::spawn_run(&p, Some((k, &w)), pipelined)?;
+                            let info = batch_info(&p, &w, k, &s, false);
+                            let mut s = s;
                             launcher::go(&p, &mut s)?;
-                            Ok(Run { p, info, s })
-                        });
-                        match started {
-                            Ok(r) => {
-                                going = Some(r);
+                            Ok((info, s))
+                        }) {
+                            Ok((info, s)) => {
+                                going = Some(Run { key: w.key, p, info, s });
                                 continue;
                             }
                             Err(e) => Err(e),
-                        }
+                        },
+                    };
+                    if !out(started) {
+                        break;
                     }
-                };
-                if !out(result) {
-                    break;
+                    continue;
                 }
-                continue;
             };
-            // The next run, cloned while this one goes on: only when this run's RLIMIT_NPROC
-            // left room for it (`pending`). A failure here is the next run's, tried again in
+            // The next run, cloned while this one goes on, when both have user namespaces of
+            // their own and the same keeper. A failure here is the next run's, tried again in
             // its turn.
-            if run.s.pending() > 0 && ahead.is_none() {
-                if let Some(Item::Warm(..)) = queue.front() {
-                    if let Some(Item::Warm(p, w)) = queue.pop_front() {
-                        let next = peek(&mut queue, reqs, 0).and_then(Item::warm_key) == Some(w.key);
-                        let spawned = self.keeper_for(&p, &w).ok().and_then(|k| {
-                            let info = warm_info(&p, &w, k);
-                            // this run's init stays a zombie while the next one runs
-                            launcher::spawn_run(&p, Some((k, &w)), next as u64, 1).ok().map(|s| (info, s))
-                        });
-                        match spawned {
-                            Some((info, s)) => ahead = Some(Run { p, info, s }),
-                            None => queue.push_front(Item::Warm(p, w)),
-                        }
+            let mut ahead = None;
+            let next_fits = |i: Option<&Item>| matches!(i, Some(Item::Warm(p, w)) if w.key == run.key && p.ids.writer == policy::ids::MapWriter::Child);
+            if run.s.own_userns() && next_fits(peek(&mut queue, reqs, 0)) {
+                if let Some(Item::Warm(p, w)) = queue.pop_front() {
+                    let spawned = self.keeper_for(&p, &w).and_then(|k| {
+                        let s = launcher::spawn_run(&p, Some((k, &w)), true)?;
+                        Ok((batch_info(&p, &w, k, &s, true), s))
+                    });
+                    match spawned {
+                        Ok((info, s)) => ahead = Some(Run { key: w.key, p, info, s }),
+                        Err(_) => queue.push_front(Item::Warm(p, w)),
                     }
                 }
             }
             let (outcome, init) = launcher::wait_keeping(&run.p, run.s, ahead.is_some());
-            // every process of this run is gone: the next one goes now
-            if let Some(mut a) = ahead.take() {
+            // every process of this run is gone: the next one is due now
+            let mut ahead_failed = None;
+            if let Some(mut a) = ahead {
                 match launcher::go(&a.p, &mut a.s) {
                     Ok(()) => going = Some(a),
-                    Err(e) => {
-                        drop(a);
-                        if !out(Err(e)) {
-                            break;
-                        }
-                    }
+                    Err(e) => ahead_failed = Some(e),
                 }
             }
             let result = outcome.map(|o| verdict(&run.p, o, run.info));
-            // the run before this one has ended, and this one's init is kept until the next has
+            // the run before this one has ended long ago; this one's init is still ending
             reap(&mut zombies);
             zombies.extend(init);
-            if !out(result) {
+            if !out(result) || ahead_failed.is_some_and(|e| !out(Err(e))) {
                 break;
             }
         }
         drop(going);
-        drop(ahead);
         reap(&mut zombies);
         drop(held);
     }

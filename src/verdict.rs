@@ -72,13 +72,16 @@ pub struct Enforced {
     pub warm: WarmInfo,
 }
 
-/// A warm run shares the keeper's user, mount (copied) and network namespaces and gets
-/// `fresh` anew; `why_not` says why a run that could have been warm was fresh.
+/// A warm run shares the keeper's user (or has its own below it), mount (copied) and network
+/// namespaces and gets `fresh` anew; `cloned_ahead`: a batch cloned its init while the run
+/// before it went on; `why_not` says why a run that could have been warm was fresh.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct WarmInfo {
     pub used: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub keeper_pid: Option<i32>,
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub cloned_ahead: bool,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub fresh: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]

@@ -70,6 +70,9 @@ pub struct Plan {
     /// A warm run: the program's stdio files come over the channel when the run is due
     /// (`Msg::Stdio`, then `Go`), and its process waits for them before its last steps.
     pub due_by_message: bool,
+    /// A warm run in a user namespace of its own, below the keeper's (`uid_map` and `gid_map`
+    /// then map the sandbox's ids to themselves).
+    pub own_userns: bool,
 }
 
 impl Plan {
@@ -119,7 +122,7 @@ pub fn run(plan: &Plan) -> ! {
 /// that waits for the run to be due, happen ahead (a batch clones the next run's init while
 /// the current one runs). Never returns.
 pub fn run_warm(plan: &Plan) -> ! {
-    step(plan, Stage::UserNs, || init::userns::die_with_launcher(plan));
+    step(plan, Stage::UserNs, || init::userns::enter_warm(plan)); // die with the launcher; a user namespace of its own: its maps
     step(plan, Stage::UserNs, || init::userns::take_ids(plan)); // a root caller: the sandbox's ids
     step(plan, Stage::Mount, || init::mount::refresh(&plan.ops)); // fresh tmpfs, /proc of this run, devpts
     step(plan, Stage::Hostname, || init::hostname::set_hostname(plan));

@@ -65,7 +65,7 @@ pub fn run(p: &Policy) -> Result<Outcome> {
 /// `policy::warm`), or in a new sandbox when `k` is `None`. The steps are the same but
 /// "spawn": a warm run's init is cloned by a joiner into the keeper's namespaces.
 pub fn run_in(p: &Policy, warm: Option<(&warm::Keeper, &crate::policy::warm::WarmPlan)>) -> Result<Outcome> {
-    let mut s = spawn_run(p, warm, 0, 0)?;
+    let mut s = spawn_run(p, warm, false)?;
     go(p, &mut s)?;
     wait(p, s)
 }
@@ -79,8 +79,8 @@ pub struct Spawned {
     cg_note: String,
     filter: Option<seccomp::Filter>,
     warm: bool,
-    /// Other inits its program's RLIMIT_NPROC leaves room for (see `spawn_run`).
-    pending: u64,
+    /// A warm run in a user namespace of its own (see `spawn_run`).
+    own_userns: bool,
     /// Made when the run is due.
     sigfd: Option<SignalFd>,
     /// init was reaped (by supervision).
@@ -89,9 +89,9 @@ pub struct Spawned {
 }
 
 impl Spawned {
-    /// How many other inits of its user namespace this run leaves room for.
-    pub fn pending(&self) -> u64 {
-        self.pending
+    /// A warm run in a user namespace of its own: other runs of the keeper may exist beside it.
+    pub fn own_userns(&self) -> bool {
+        self.own_userns
     }
 
     /// End the sandbox (a run that will not be done).
@@ -117,11 +117,14 @@ impl Drop for Spawned {
 }
 
 /// The parent's steps up to "spawn": the filter, the plan, the hard limits, the cgroup leaf,
-/// and init cloned into its namespaces. A batch's warm run leaves room in its program's
-/// RLIMIT_NPROC for `pending` runs cloned ahead while it goes on, and for `behind` inits of
-/// runs before it that are not reaped yet. A warm run's stdio files are opened when it is due
-/// (`go`), so a run cloned ahead sees what the runs before it wrote.
-pub fn spawn_run(p: &Policy, warm: Option<(&warm::Keeper, &crate::policy::warm::WarmPlan)>, pending: u64, behind: u64) -> Result<Spawned> {
+/// and init cloned into its namespaces. A warm run's stdio files are opened when it is due
+/// (`go`), so a run cloned ahead sees what the runs before it wrote. With `own_userns` (a
+/// batch's pipelined runs; a caller mapped to itself only) a warm run's init is cloned into a
+/// user namespace of its own below the keeper's, mapping the sandbox's ids to themselves:
+/// RLIMIT_NPROC then counts the run's own processes only, as in a fresh run, whatever other
+/// runs of the keeper exist beside it.
+pub fn spawn_run(p: &Policy, warm: Option<(&warm::Keeper, &crate::policy::warm::WarmPlan)>, own_userns: bool) -> Result<Spawned> {
+    let own_userns = own_userns && warm.is_some() && p.ids.writer == crate::policy::ids::MapWriter::Child;
     // before anything is opened or created: clone would refuse a multi-threaded launcher
     if sys::single_threaded().is_err() {
         return Err(threads_error());
@@ -140,7 +143,14 @@ pub fn spawn_run(p: &Policy, warm: Option<(&warm::Keeper, &crate::policy::warm::
     if warm.is_some() {
         plan.wait_for_net = false;
         plan.due_by_message = true;
-        warm_nproc(p, &mut plan, pending, behind);
+        if own_userns {
+            plan.own_userns = true;
+            let (u, g) = (p.ids.inside_uid, p.ids.inside_gid);
+            plan.uid_map = std::ffi::CString::new(format!("{u} {u} 1\n")).map_err(|_| Error::invalid("uid map", ""))?;
+            plan.gid_map = std::ffi::CString::new(format!("{g} {g} 1\n")).map_err(|_| Error::invalid("gid map", ""))?;
+        } else {
+            warm_nproc(p, &mut plan);
+        }
     }
     within_hard_limits(&mut plan.rlimits)?;
     let obtained = cgroup::obtain(&p.cgroup)?; // after validation; the only step that may talk to systemd
@@ -149,7 +159,13 @@ pub fn spawn_run(p: &Policy, warm: Option<(&warm::Keeper, &crate::policy::warm::
         None => spawn(p, &plan, obtained, chan)?, // init never returns from here
         Some((k, _)) => spawn_warm(k, &plan, obtained, chan)?,
     };
-    Ok(Spawned { init, chan, leaf, cg_note, filter, warm: warm.is_some(), pending, sigfd: None, done: false, _signals: signals })
+    let s = Spawned { init, chan, leaf, cg_note, filter, warm: warm.is_some(), own_userns, sigfd: None, done: false, _signals: signals };
+    if own_userns {
+        // the joiner wrote the maps of init's own user namespace: init may go on to its fresh
+        // mounts (the program's process waits for the run to be due)
+        send_msg(s.chan.as_fd(), &Msg::Go).map_err(|e| Error::sys("send(Go)", e))?;
+    }
+    Ok(s)
     // the plan drops here: the child has its end of the channel and the stdio files now
 }
 
@@ -289,16 +305,14 @@ fn spawn_warm(k: &warm::Keeper, plan: &child::Plan, obtained: Obtained, chan: Ow
     }
 }
 
-/// RLIMIT_NPROC counts the processes of the program's uid in the keeper's user namespace: in
-/// a warm sandbox also the keeper, for each of the `pending` runs a batch clones ahead while
-/// this one goes on its program's process (waiting to be due) and its init, and the `behind`
-/// inits of earlier runs not reaped yet: the inits only when ward's processes run as the
-/// program's uid.
-fn warm_nproc(p: &Policy, plan: &mut child::Plan, pending: u64, behind: u64) {
-    let others = if p.ids.ward_runs_as_program_uid() { 1 + 2 * pending + behind } else { pending };
-    for (l, v) in plan.rlimits.iter_mut() {
-        if *l == crate::request::Limit::Nproc {
-            *v = v.map(|n| n + others);
+/// In the keeper's user namespace the keeper is one more process of the program's uid that
+/// RLIMIT_NPROC counts (when ward runs as that uid).
+fn warm_nproc(p: &Policy, plan: &mut child::Plan) {
+    if p.ids.ward_runs_as_program_uid() {
+        for (l, v) in plan.rlimits.iter_mut() {
+            if *l == crate::request::Limit::Nproc {
+                *v = v.map(|n| n + 1);
+            }
         }
     }
 }

@@ -59,6 +59,7 @@ pub fn prepare(p: &Policy, ops: Vec<Op>, stdio: [Option<OwnedFd>; 3], chan: Owne
         seccomp_bpf,
         wait_for_net: p.net.is_some(),
         due_by_message: false,
+        own_userns: false,
         landlock: match &p.landlock {
             LandlockState::On(l) => Some(l.clone()),
             LandlockState::Off(_) => None,
@@ -77,6 +78,20 @@ fn cstr(prefix: &str, p: &Path) -> Result<CString> {
 /// The policy's tree as prepared operations, for building a new root under /newroot.
 pub fn ops(policy: &Policy) -> Result<Vec<Op>> {
     ops_at(policy, NEW, None)
+}
+
+/// A keeper's tree: the policy's, but its /proc has no masks. No program ever sees it (every
+/// warm run mounts its own masked /proc over it), and a run in a user namespace of its own
+/// may mount a /proc only where the kernel sees one that nothing covers.
+pub fn keeper_ops(policy: &Policy) -> Result<Vec<Op>> {
+    let mut ops = ops(policy)?;
+    for op in ops.iter_mut() {
+        if let Op::Proc { hide, read_only, .. } = op {
+            hide.clear();
+            read_only.clear();
+        }
+    }
+    Ok(ops)
 }
 
 /// The operations a warm run performs afresh (`only`: indices into the tree), in a copy of

@@ -65,7 +65,7 @@ fn err(what: impl Into<String>, e: Errno) -> Error {
 fn spawn(p: &Policy, watch: Option<&OwnedFd>, idle_s: u64) -> Result<(Pid, OwnedFd)> {
     sys::single_threaded().map_err(|e| err("warm: the launcher must be single-threaded", e))?;
     let (chan, child_chan) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC).map_err(|e| err("socketpair", e))?;
-    let mut plan = super::plan::prepare(p, super::plan::ops(p)?, [None, None, None], child_chan, None)?;
+    let mut plan = super::plan::prepare(p, super::plan::keeper_ops(p)?, [None, None, None], child_chan, None)?;
     plan.wait_for_net = false;
     let pid = match sys::clone_fork(KEEPER_FLAGS) {
         Ok(None) => {
@@ -290,8 +290,24 @@ pub fn end_stale() -> usize {
 /// one; it leaves init's pid (or what failed) in memory the launcher reads once it has
 /// ended. In init this runs `child::run_warm` and never returns.
 pub fn join(k: &Keeper, plan: &child::Plan, leaf: Option<BorrowedFd<'_>>) -> Result<Pid> {
+    let flags = if plan.own_userns { RUN_FLAGS | libc::CLONE_NEWUSER } else { RUN_FLAGS };
+    // a user namespace of the run's own: its maps are written by the joiner, in the keeper's
+    // (its parent), through the host's /proc (the keeper's mount namespace has another)
+    let host_proc = match plan.own_userns {
+        true => Some(open("/proc", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| err("open /proc", e))?),
+        false => None,
+    };
+    let write_maps = |pid: Pid, proc: &OwnedFd| -> nix::Result<()> {
+        for (file, map) in [("uid_map", &plan.uid_map), ("gid_map", &plan.gid_map)] {
+            let f = openat(proc, format!("{pid}/{file}").as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+            nix::unistd::write(&f, map.to_bytes())?;
+        }
+        Ok(())
+    };
     // (init's pid, or -errno; the step that failed)
     let mut report = (0i32, 0usize);
+    // an init cloned but ended again (its maps could not be written), to reap
+    let mut killed = 0i32;
     let joiner = sys::spawn_sharing_memory(&mut || {
         let [u, m, n] = k.namespaces();
         for (i, (fd, flag)) in [(u, nix::sched::CloneFlags::CLONE_NEWUSER), (m, nix::sched::CloneFlags::CLONE_NEWNS), (n, nix::sched::CloneFlags::CLONE_NEWNET)].into_iter().enumerate() {
@@ -300,20 +316,31 @@ pub fn join(k: &Keeper, plan: &child::Plan, leaf: Option<BorrowedFd<'_>>) -> Res
                 return child::EXIT_SETUP_FAILED;
             }
         }
-        match sys::clone3_joiner(RUN_FLAGS, leaf) {
+        match sys::clone3_joiner(flags, leaf) {
             Ok(None) => child::run_warm(plan),
-            Ok(Some(pid)) => report = (pid.as_raw(), 3),
+            Ok(Some(pid)) => match host_proc.as_ref().map(|p| write_maps(pid, p)) {
+                Some(Err(e)) => {
+                    // init waits for its maps (and dies with the launcher): end it now
+                    let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGKILL);
+                    killed = pid.as_raw();
+                    report = (-(e as i32), 4);
+                }
+                _ => report = (pid.as_raw(), 3),
+            },
             Err(e) => report = (-(e as i32), 3),
         }
         0
     })
     .map_err(|e| err("clone the joiner (CLONE_VM|CLONE_VFORK)", e))?;
     let _ = sys::wait4(joiner, false);
+    if killed > 0 {
+        let _ = sys::wait4(Pid::from_raw(killed), false);
+    }
     let (v, step) = report;
     if v > 0 {
         return Ok(Pid::from_raw(v));
     }
-    let what = ["setns(user namespace)", "setns(mount namespace)", "setns(network namespace)", "clone(the run's init)"].get(step).copied().unwrap_or("join");
+    let what = ["setns(user namespace)", "setns(mount namespace)", "setns(network namespace)", "clone(the run's init)", "write the run's id maps"].get(step).copied().unwrap_or("join");
     Err(Error::Host {
         what: format!("cannot join the warm sandbox (keeper {}): {what} => {}", k.pid, crate::error::errno_name(Errno::from_raw(-v))),
         fix: "end the warm sandbox (isolate --cleanup, or ward cleanup) and run again".into(),

@@ -31,9 +31,7 @@ pub fn enter(plan: &Plan) -> Result<(), Fail> {
             // The launcher may have died before the line above: then its end of the channel
             // is closed (POLLHUP) and no orphaned sandbox may go on.
             exit_if_launcher_gone(plan);
-            write_file(c"/proc/self/setgroups", c"deny")?;
-            write_file(c"/proc/self/uid_map", &plan.uid_map)?;
-            write_file(c"/proc/self/gid_map", &plan.gid_map)?;
+            write_own_maps(plan)?;
         }
         MapWriter::Helpers | MapWriter::Launcher => match recv_msg(plan.chan(), false) {
             // EOF: the launcher died before writing the maps.
@@ -45,11 +43,28 @@ pub fn enter(plan: &Plan) -> Result<(), Fail> {
     Ok(())
 }
 
-/// A warm run: the maps are the keeper's. Die with the launcher, which may have died before
-/// this was set (then its end of the channel is closed).
-pub fn die_with_launcher(plan: &Plan) -> Result<(), Fail> {
+/// The maps of the namespace this process created, written by itself: its own ids only, once
+/// setgroups is denied (as `unshare -r` does).
+fn write_own_maps(plan: &Plan) -> Result<(), Fail> {
+    write_file(c"/proc/self/setgroups", c"deny")?;
+    write_file(c"/proc/self/uid_map", &plan.uid_map)?;
+    write_file(c"/proc/self/gid_map", &plan.gid_map)
+}
+
+/// A warm run: die with the launcher, which may have died before this was set (then its end
+/// of the channel is closed). Its ids are the keeper's; in a user namespace of its own (a
+/// batch's pipelined run) they map to themselves there, written by the joiner (this
+/// process's /proc is the keeper's until its own is mounted): wait for the launcher's `Go`.
+pub fn enter_warm(plan: &Plan) -> Result<(), Fail> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| fail(e, format_args!("prctl(PR_SET_PDEATHSIG, SIGKILL)")))?;
     exit_if_launcher_gone(plan);
+    if plan.own_userns {
+        match recv_msg(plan.chan(), false) {
+            Ok(Some(Msg::Go)) => {}
+            Ok(_) => crate::sys::exit_now(crate::child::EXIT_SETUP_FAILED),
+            Err(e) => return Err(fail(e, format_args!("wait for the id maps"))),
+        }
+    }
     Ok(())
 }
 
