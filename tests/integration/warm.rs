@@ -334,3 +334,101 @@ fn a_root_caller_s_warm_box_runs_as_the_box_s_own_id() {
     assert_eq!(iso(&["-b", "5", "--cleanup"]).status.code(), Some(0));
     assert!(eventually(3000, || !alive(keeper)));
 }
+
+/// `ward run --batch` lines, as the test user, in `s`; the verdicts.
+fn batch(s: &Scratch, opts: &[&str], lines: &[Value]) -> Vec<Value> {
+    let text: String = lines.iter().map(|l| l.to_string() + "\n").collect();
+    let input = s.write("batch.jsonl", &text);
+    let mut args = vec!["run"];
+    args.extend(opts);
+    args.extend(["--batch", input.to_str().unwrap()]);
+    let o = ward_cmd(s.path(), &args).output().unwrap();
+    assert_eq!(o.status.code(), Some(0), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+/// A batch read from a file is pipelined: each run after the first was cloned while the one
+/// before it ran, in a user namespace of its own; yet every run sees what the runs before it
+/// wrote (its stdio files are opened only when it is due) and nothing of what they left
+/// behind in the sandbox, exactly as the box test above.
+#[test]
+fn a_pipelined_batch_keeps_each_run_to_itself_and_in_order() {
+    let s = Scratch::new();
+    let out = s.mkdir("out");
+    let o = |n: &str| out.join(n).to_str().unwrap().to_string();
+    let lines = [
+        serde_json::json!({"argv": ["/bin/sh", "-c", "echo carried > seq.txt"]}),
+        serde_json::json!({"argv": ["/bin/cat"], "stdin": o("seq.txt"), "stdout": o("o2")}),
+        serde_json::json!({"argv": ["/usr/bin/python3", "-c", PLANT], "stdout": o("plant"), "env": ["PLANTED=yes"]}),
+        serde_json::json!({"argv": ["/usr/bin/python3", "-c", LOOK, "999999"], "stdout": o("look")}),
+    ];
+    let vs = batch(&s, &["--workdir", out.to_str().unwrap()], &lines);
+    assert_eq!(vs.len(), 4);
+    for (i, v) in vs.iter().enumerate() {
+        assert_eq!(v["status"], "OK", "line {i}: {v}");
+        assert!(warm_used(v), "{v}");
+        assert_eq!(v["enforced"]["warm"]["cloned_ahead"] == Value::Bool(true), i > 0, "line {i}: {v}");
+        assert!(v["enforced"]["warm"]["fresh"][0].as_str().unwrap().starts_with("user namespace"), "{v}");
+    }
+    assert_eq!(std::fs::read_to_string(o("o2")).unwrap(), "carried\n", "the second run's stdin was opened before the first run wrote it");
+    let plant = std::fs::read_to_string(o("plant")).unwrap();
+    assert!(plant.contains("planted yes"), "{plant}");
+    let look = std::fs::read_to_string(o("look")).unwrap();
+    assert!(!look.contains("planted"), "files under /tmp or /dev/shm survived: {look}");
+    assert!(look.contains("shm []"), "{look}");
+    assert!(look.contains("abstract 111"), "the abstract socket survived (expected ECONNREFUSED): {look}");
+    assert!(look.contains("ipcs 0"), "SysV objects survived: {look}");
+    assert!(look.contains("keyctl -1 1"), "{look}");
+    let pids: &str = look.lines().find(|l| l.starts_with("pids")).unwrap();
+    assert!(pids.starts_with("pids [1, 2"), "{look}");
+    assert!(look.contains("env None"), "{look}");
+    assert!(look.contains("masks 1 1 0 0"), "a pipelined run's /proc lacks the masks: {look}");
+    assert!(pids_matching("sleep 1000").is_empty(), "the planting run's process outlived it");
+}
+
+/// The next run's init and program wait beside a pipelined run, and the run before it may
+/// still be ending: none of them counts against the run's process limit (--procs 4: the
+/// program and three children, in every line).
+#[test]
+fn every_run_of_a_pipelined_batch_has_the_same_process_limit() {
+    let s = Scratch::new();
+    let fork8 = "import os,time\nok=0\nfor i in range(8):\n  try:\n    if os.fork()==0:\n      time.sleep(1); os._exit(0)\n    ok+=1\n  except BlockingIOError: pass\nprint(ok, flush=True)\nos._exit(0)";
+    let out = s.mkdir("out");
+    let lines: Vec<Value> = (0..4).map(|i| serde_json::json!({"argv": ["/usr/bin/python3", "-c", fork8], "stdout": out.join(format!("n{i}")).to_str().unwrap()})).collect();
+    let vs = batch(&s, &["--no-workdir", "--procs", "4"], &lines);
+    for (i, v) in vs.iter().enumerate() {
+        assert_eq!(v["status"], "OK", "{v}");
+        assert_eq!(v["enforced"]["warm"]["cloned_ahead"] == Value::Bool(true), i > 0, "line {i}: {v}");
+        assert_eq!(std::fs::read_to_string(out.join(format!("n{i}"))).unwrap(), "3\n", "line {i}");
+    }
+}
+
+/// A grader that writes a request and waits for its verdict before the next one is never
+/// blocked: a batch on a pipe reads ahead only what is already there.
+#[test]
+fn a_batch_on_a_pipe_answers_each_request_before_the_next_is_written() {
+    use std::io::{BufRead, Write};
+    let s = Scratch::new();
+    let mut c = ward_cmd(s.path(), &["run", "--no-workdir", "--batch", "-"]);
+    c.stdin(std::process::Stdio::piped()).stdout(std::process::Stdio::piped());
+    let mut child = KillOnDrop(c.spawn().unwrap());
+    let mut stdin = child.0.stdin.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let stdout = child.0.stdout.take().unwrap();
+    std::thread::spawn(move || {
+        for l in std::io::BufReader::new(stdout).lines() {
+            if tx.send(l.unwrap()).is_err() {
+                break;
+            }
+        }
+    });
+    for code in [3, 4, 5] {
+        writeln!(stdin, "{}", serde_json::json!({"argv": ["/bin/sh", "-c", format!("exit {code}")]})).unwrap();
+        stdin.flush().unwrap();
+        let line = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap_or_else(|_| panic!("no verdict for the request exiting {code} while the next was not written"));
+        let v: Value = serde_json::from_str(&line).unwrap();
+        assert_eq!((v["status"].as_str(), v["exit_code"].as_i64()), (Some("RE"), Some(code)), "{v}");
+    }
+    drop(stdin);
+    assert_eq!(child.wait_with_output_owned().status.code(), Some(0));
+}
