@@ -45,19 +45,29 @@ BATCH_N = 21
 WARM_BATCH = [WARD, "run", "--no-workdir", "--batch", batch_file(BATCH_N)]
 WARM_ONE = [WARD, "run", "--no-workdir", "--batch", batch_file(1)]
 
+CPU = {}  # command -> CPU ms (user + system of the whole process tree) per run
+
 def warm_per_run():
     """One warm run's cost: a batch of 21 runs minus a batch of 1 (the keeper's start and
-    the launcher's own start-up), over 20."""
-    return (once(WARM_BATCH) - once(WARM_ONE)) / (BATCH_N - 1)
+    the launcher's own start-up), over 20; its CPU the same way."""
+    (t1, c1), (tn, cn) = once_cpu(WARM_ONE), once_cpu(WARM_BATCH)
+    CPU.setdefault("ward-warm", []).append((cn - c1) / (BATCH_N - 1))
+    return (tn - t1) / (BATCH_N - 1)
 
-def once(argv, env=None):
+def once_cpu(argv, env=None):
+    """Wall ms and CPU ms (rusage of the process and everything it waited for). Every
+    command's stdout goes to /dev/null (a batch prints its verdicts there)."""
     t0 = time.perf_counter_ns()
-    pid = os.posix_spawn(argv[0] if "/" in argv[0] else subprocess.os.path.join("/usr/bin", argv[0]), argv, env or {"PATH": "/usr/bin:/bin"})
+    pid = os.posix_spawn(argv[0] if "/" in argv[0] else subprocess.os.path.join("/usr/bin", argv[0]), argv, env or {"PATH": "/usr/bin:/bin"},
+                         file_actions=[(os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0)])
     _, status, ru = os.wait4(pid, 0)
     t1 = time.perf_counter_ns()
     if status != 0:
         sys.exit(f"{argv[0]} failed with status {status}")
-    return (t1 - t0) / 1e6
+    return (t1 - t0) / 1e6, (ru.ru_utime + ru.ru_stime) * 1e3
+
+def once(argv, env=None):
+    return once_cpu(argv, env)[0]
 
 def vm_hwm_kib(pid):
     with open(f"/proc/{pid}/status") as f:
@@ -88,20 +98,24 @@ def main():
     for r in range(ROUNDS):
         order = names[r % len(names):] + names[:r % len(names)]
         for n in order:
-            times[n].append(once(COMMANDS[n], NOCACHE_ENV if n == "ward-nocache" else None))
+            t, c = once_cpu(COMMANDS[n], NOCACHE_ENV if n == "ward-nocache" else None)
+            times[n].append(t)
+            CPU.setdefault(n, []).append(c)
         if r % 4 == 0:  # a batch is 22 runs: a quarter of the rounds keep the total time sane
             times["ward-warm"].append(warm_per_run())
     names.append("ward-warm")
     med = {n: statistics.median(v) for n, v in times.items()}
     print(f"# {ROUNDS} interleaved rounds, uid {os.getuid()}, kernel {os.uname().release}")
-    print(f"{'command':<9} {'median ms':>10} {'p90 ms':>8} {'mean ms':>8}")
+    print(f"{'command':<9} {'median ms':>10} {'p90 ms':>8} {'mean ms':>8} {'CPU ms':>8}")
     for n in names:
         v = sorted(times[n])
-        print(f"{n:<9} {med[n]:>10.3f} {v[int(len(v)*0.9)]:>8.3f} {statistics.mean(v):>8.3f}")
+        print(f"{n:<9} {med[n]:>10.3f} {v[int(len(v)*0.9)]:>8.3f} {statistics.mean(v):>8.3f} {statistics.median(CPU[n]):>8.3f}")
     print(f"ratio ward/bwrap   = {med['ward']/med['bwrap']:.2f}  (target <= 0.70)")
     print(f"ratio ward/unshare = {med['ward']/med['unshare']:.2f}  (target <= 1.50)")
     print(f"ratio warm/unshare = {med['ward-warm']/med['unshare']:.2f}  (warm run in a batch; target <= 0.50)")
     print(f"ratio warm/ward    = {med['ward-warm']/med['ward']:.2f}")
+    cpu = {n: statistics.median(v) for n, v in CPU.items()}
+    print(f"CPU per run        = ward {cpu['ward']:.2f} ms, bwrap {cpu['bwrap']:.2f} ms, unshare {cpu['unshare']:.2f} ms, warm {cpu['ward-warm']:.2f} ms (ward/bwrap {cpu['ward']/cpu['bwrap']:.2f})")
     print(f"seccomp + Landlock per run = {med['ward'] - med['ward-bare']:.3f} ms (cached filter; target <= 0.3 ms)")
     print(f"filter compiled every run  = {med['ward-nocache'] - med['ward-bare']:.3f} ms (no cache: what caching saves)")
     if LOOP:

@@ -102,7 +102,10 @@ pub fn is_ward_leaf(name: &str) -> bool {
     }
     let Some(rest) = name.strip_prefix("ward-") else { return false };
     match rest.split_once('-') {
-        Some((pid, "run" | "launcher")) => !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit()),
+        // `run`, `runN` or `launcher` after the launcher's pid
+        Some((pid, what)) if what == "launcher" || what.strip_prefix("run").is_some_and(|n| n.bytes().all(|b| b.is_ascii_digit())) => {
+            !pid.is_empty() && pid.bytes().all(|b| b.is_ascii_digit())
+        }
         _ => false,
     }
 }
@@ -219,10 +222,10 @@ mod tests {
 
     #[test]
     fn only_wards_own_leaves_are_wards() {
-        for ours in ["ward-12-run", "ward-7-launcher", "ward-caller"] {
+        for ours in ["ward-12-run", "ward-12-run3", "ward-7-launcher", "ward-caller"] {
             assert!(is_ward_leaf(ours), "{ours}");
         }
-        for theirs in ["ward-123.scope", "ward-x-run", "ward--run", "ward-12-other", "app.slice", "ward-"] {
+        for theirs in ["ward-123.scope", "ward-x-run", "ward--run", "ward-12-other", "ward-12-runx", "app.slice", "ward-"] {
             assert!(!is_ward_leaf(theirs), "{theirs}");
         }
     }

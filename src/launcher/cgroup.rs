@@ -4,7 +4,8 @@
 //! limits, let the sandbox be born in it (clone3 CLONE_INTO_CGROUP), read exact accounting,
 //! end the whole tree with one cgroup.kill, remove the leaf. Parent (launcher) only.
 //!
-//! Leaves are named `ward-PID-run` and `ward-PID-launcher` after the launcher's pid; leaves
+//! Leaves are named `ward-PID-run` (`ward-PID-runN` for a launcher's later runs) and
+//! `ward-PID-launcher` after the launcher's pid; leaves
 //! of dead launchers are removed by the next run (and by `ward cleanup`). Other processes
 //! found in the subtree's root (the grader that started ward) are moved to `ward-caller`,
 //! since a cgroup whose controllers are enabled for its children may hold no process.
@@ -156,7 +157,10 @@ pub fn prepare(sub: &Subtree, l: CgLimits) -> Result<Leaf> {
             CgroupError::Enable { controllers: missing.join(" "), subtree: sub.dir.clone(), why: format!("{e}{why}") }
         })?;
     }
-    let dir = sub.dir.join(format!("ward-{pid}-run"));
+    // one leaf per run; a batch's next run has its own while this one's still exists
+    static RUNS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = RUNS.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let dir = sub.dir.join(if n == 0 { format!("ward-{pid}-run") } else { format!("ward-{pid}-run{n}") });
     let _ = std::fs::remove_dir(&dir);
     std::fs::create_dir(&dir).map_err(io_err(format!("mkdir {}", dir.display())))?;
     let set = |file: &str, v: String| -> Result<()> {

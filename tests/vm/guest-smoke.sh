@@ -45,10 +45,10 @@ cg_killed() {
         i=0; while ! pgrep -f "^sleep 100\$" >/dev/null && [ $i -lt 200 ]; do sleep 0.1; i=$((i+1)); done
         kill -9 $L; sleep 0.5
         c=/sys/fs/cgroup$(sed -n "s/^0:://p" /proc/self/cgroup)
-        test -n "$(find $c/.. -maxdepth 2 -name "ward-*-run")" || { echo "no stale leaf to clean"; exit 1; }
+        test -n "$(find $c/.. -maxdepth 2 -name "ward-*-run*")" || { echo "no stale leaf to clean"; exit 1; }
         if pgrep -f "^sleep 100\$"; then echo "a process survived"; exit 1; fi
         $W cleanup
-        test -z "$(find $c/.. -maxdepth 2 -name "ward-*-run")"' sh "$W"
+        test -z "$(find $c/.. -maxdepth 2 -name "ward-*-run*")"' sh "$W"
 }
 iso_cg() {
     D sh -c '
@@ -108,9 +108,11 @@ vs = [json.loads(l) for l in open("/tmp/verdicts.jsonl")]
 assert [v["status"] for v in vs] == ["OK", "MLE", "OK", "OK"], [(v["status"], v["message"]) for v in vs]
 assert all(v["enforced"]["warm"]["used"] and v["enforced"]["cgroup"].startswith("leaf ") for v in vs), vs[0]["enforced"]
 assert len({v["enforced"]["warm"]["keeper_pid"] for v in vs}) == 1
+assert [v["enforced"]["warm"].get("cloned_ahead", False) for v in vs] == [False, True, True, True], [v["enforced"]["warm"] for v in vs]
+assert len({v["enforced"]["cgroup"].split()[1] for v in vs}) == 4, [v["enforced"]["cgroup"] for v in vs]
 '
 }
-check "warm batch: one keeper, a cgroup leaf per run, MLE in its own leaf, /tmp fresh (6.1)" cg_warm_batch
+check "warm batch: one keeper, pipelined runs in user namespaces of their own, a cgroup leaf each, MLE in its own leaf, /tmp fresh (6.1)" cg_warm_batch
 check "cgroup: isolate --cg from a session scope, over D-Bus" cg_dbus_isolate
 check "isolate --cg: --cg-mem is memory.max (cg-oom-killed, cg-mem), -p is pids.max" iso_cg
 check "isolate: CMS master's IsolateSandbox sequence (box 1003, --cg, io inside, cg-mem, cg-oom-killed, chmod cleanup)" cms_master
