@@ -171,8 +171,23 @@ fn verdict(policy: &policy::Policy, outcome: launcher::account::Outcome, warm: v
 }
 
 fn build(req: &Request) -> Result<policy::Policy> {
-    let want_net = req.network.mode.is_some_and(|m| m != request::NetMode::None);
-    let host = host::Host::gather(req.process.map_ranges.unwrap_or(false), want_net).map_err(|e| Error::io("read the current directory", e))?;
+    build_with(req, &mut None)
+}
+
+/// The host's facts a batch reads once, keyed by what was asked of them (subordinate ids,
+/// networking); the cgroup, which a run may change (a scope from systemd), is read afresh.
+type HostCache = Option<((bool, bool), host::Host)>;
+
+fn build_with(req: &Request, cache: &mut HostCache) -> Result<policy::Policy> {
+    let want = (req.process.map_ranges.unwrap_or(false), req.network.mode.is_some_and(|m| m != request::NetMode::None));
+    let host = match cache {
+        Some((w, h)) if *w == want => host::Host { cgroup: host::find_cgroup(), ..h.clone() },
+        _ => {
+            let h = host::Host::gather(want.0, want.1).map_err(|e| Error::io("read the current directory", e))?;
+            *cache = Some((want, h.clone()));
+            h
+        }
+    };
     policy::Policy::build(req, &host, &policy::tree::RealFs)
 }
 
@@ -253,8 +268,8 @@ enum Item {
 }
 
 impl Item {
-    fn from(req: Result<Request>) -> Item {
-        let built = req.and_then(|r| build(&r).map(|p| (r, p)));
+    fn from(req: Result<Request>, hosts: &mut HostCache) -> Item {
+        let built = req.and_then(|r| build_with(&r, hosts).map(|p| (r, p)));
         match built {
             Err(e) => Item::Invalid(e),
             Ok((r, p)) => match warm_plan(&r, &p) {
@@ -304,10 +319,11 @@ impl WarmSandbox {
         let pipelined = held.is_ok();
         let mut queue: VecDeque<Item> = VecDeque::new();
         // the item at `i` in the queue, read only if it can be without waiting
-        fn peek<'q>(queue: &'q mut VecDeque<Item>, reqs: &mut dyn Requests, i: usize) -> Option<&'q Item> {
+        let mut hosts: HostCache = None;
+        fn peek<'q>(queue: &'q mut VecDeque<Item>, reqs: &mut dyn Requests, hosts: &mut HostCache, i: usize) -> Option<&'q Item> {
             while queue.len() <= i && reqs.ready() {
                 match reqs.next() {
-                    Some(r) => queue.push_back(Item::from(r)),
+                    Some(r) => queue.push_back(Item::from(r, hosts)),
                     None => break,
                 }
             }
@@ -328,7 +344,7 @@ impl WarmSandbox {
                     let item = match queue.pop_front() {
                         Some(i) => i,
                         None => match reqs.next() {
-                            Some(r) => Item::from(r),
+                            Some(r) => Item::from(r, &mut hosts),
                             None => break,
                         },
                     };
@@ -361,7 +377,7 @@ impl WarmSandbox {
             // its turn.
             let mut ahead = None;
             let next_fits = |i: Option<&Item>| matches!(i, Some(Item::Warm(p, w)) if w.key == run.key && p.ids.writer == policy::ids::MapWriter::Child);
-            if run.s.own_userns() && next_fits(peek(&mut queue, reqs, 0)) {
+            if run.s.own_userns() && next_fits(peek(&mut queue, reqs, &mut hosts, 0)) {
                 if let Some(Item::Warm(p, w)) = queue.pop_front() {
                     let spawned = self.keeper_for(&p, &w).and_then(|k| {
                         let s = launcher::spawn_run(&p, Some((k, &w)), true)?;

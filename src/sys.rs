@@ -26,6 +26,9 @@ pub fn clone_fork(flags: c_int) -> nix::Result<Option<Pid>> {
 /// one guard page (pages never touched cost nothing).
 const SHARED_STACK: usize = 1 << 20;
 const PAGE: usize = 4096;
+/// The stack mapping kept for this process's next such child (0: none yet, or in use). A
+/// forked copy of the process inherits the value with its copy of the mapping.
+static SPARE_STACK: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// Run `body` in a child that shares this process's memory until it calls execve or ends:
 /// clone(CLONE_VM | CLONE_VFORK), as posix_spawn does. No copy of the address space is made
@@ -36,8 +39,9 @@ const PAGE: usize = 4096;
 /// CLONE_THREAD: setns, setsid, setrlimit, dup2 and the like change only the child), runs on
 /// a fresh stack, and ends with `body`'s value as its exit status; what it writes to memory
 /// the caller sees when it resumes. A process the child forks gets a copy of the memory as
-/// it is then and keeps running on its copy of that stack. Returns the child's pid; it
-/// reports its end with SIGCHLD and must be reaped.
+/// it is then and keeps running on its copy of that stack. The stack's mapping is kept for
+/// the next child. Returns the child's pid; it reports its end with SIGCHLD and must be
+/// reaped.
 pub fn spawn_sharing_memory(body: &mut dyn FnMut() -> c_int) -> nix::Result<Pid> {
     extern "C" fn trampoline(arg: *mut libc::c_void) -> c_int {
         // SAFETY: `arg` is the `&mut &mut dyn FnMut` below, alive for the whole call: the
@@ -45,16 +49,22 @@ pub fn spawn_sharing_memory(body: &mut dyn FnMut() -> c_int) -> nix::Result<Pid>
         let body = unsafe { &mut *(arg as *mut &mut dyn FnMut() -> c_int) };
         body()
     }
-    // SAFETY: a new private anonymous mapping; no existing memory is affected.
-    let base = unsafe {
-        libc::mmap(std::ptr::null_mut(), SHARED_STACK + PAGE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK, -1, 0)
+    let spare = SPARE_STACK.swap(0, std::sync::atomic::Ordering::Relaxed);
+    let base = if spare != 0 {
+        spare as *mut libc::c_void
+    } else {
+        // SAFETY: a new private anonymous mapping; no existing memory is affected.
+        let base = unsafe {
+            libc::mmap(std::ptr::null_mut(), SHARED_STACK + PAGE, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_STACK, -1, 0)
+        };
+        if base == libc::MAP_FAILED {
+            return Err(Errno::last());
+        }
+        // SAFETY: the lowest page of the mapping just made: an overflow faults instead of
+        // writing below it.
+        unsafe { libc::mprotect(base, PAGE, libc::PROT_NONE) };
+        base
     };
-    if base == libc::MAP_FAILED {
-        return Err(Errno::last());
-    }
-    // SAFETY: the lowest page of the mapping just made: an overflow faults instead of
-    // writing below it.
-    unsafe { libc::mprotect(base, PAGE, libc::PROT_NONE) };
     let mut body = body;
     // SAFETY: the child runs `trampoline` on the top of the fresh mapping (stacks grow down;
     // the end of a page-aligned mapping is 16-byte aligned) and cannot outlive the call as a
@@ -68,9 +78,9 @@ pub fn spawn_sharing_memory(body: &mut dyn FnMut() -> c_int) -> nix::Result<Pid>
         )
     };
     let err = Errno::last();
-    // SAFETY: the child has left this memory (exec'd or ended); a process it forked has its
-    // own copy of the mapping. Nothing else refers to it.
-    unsafe { libc::munmap(base, SHARED_STACK + PAGE) };
+    // The child has left this memory (exec'd or ended; a process it forked has its own copy
+    // of the mapping): kept for the next child, and what it left on it is dead.
+    SPARE_STACK.store(base as usize, std::sync::atomic::Ordering::Relaxed);
     if ret == -1 { Err(err) } else { Ok(Pid::from_raw(ret)) }
 }
 

@@ -65,11 +65,9 @@ pub fn restrict(plan: &Plan) -> Result<(), Fail> {
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
     for (fd, b) in [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()].into_iter().enumerate() {
         if let Ok(st) = nix::sys::stat::fstat(b) {
-            // a memfd (the private copy of --stdin) is not a path Landlock governs
-            // (without /proc, asked for with --no-proc, there is no path to reopen them by)
-            let Ok(target) = std::fs::read_link(format!("/proc/self/fd/{fd}")) else { continue };
-            let memfd = target.as_os_str().as_encoded_bytes().starts_with(b"/memfd:");
-            if st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFREG && !memfd {
+            // a file with no name (the memfd holding --stdin's private copy) is no path
+            // Landlock governs
+            if st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFREG && st.st_nlink > 0 {
                 let rights = if fd == 0 { AccessFs::ReadFile.into() } else { access(Rights::Device, abi) & AccessFs::from_file(abi) };
                 if let Ok(dup) = nix::unistd::dup(b) {
                     created = created.add_rule(PathBeneath::new(dup, rights)).map_err(|e| err(&format!("rule for fd {fd}"), &e))?;
