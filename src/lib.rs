@@ -353,9 +353,8 @@ impl WarmSandbox {
                         Item::Invalid(e) => Err(e),
                         Item::Fresh(p, why) => launcher::run(&p).map(|o| verdict(&p, o, fresh_because(why))),
                         Item::Warm(p, w) => match self.keeper_for(&p, &w).and_then(|k| {
-                            let s = launcher::spawn_run(&p, Some((k, &w)), pipelined)?;
+                            let mut s = launcher::spawn_run(&p, Some((k, &w)), pipelined)?;
                             let info = batch_info(&p, &w, k, &s, false);
-                            let mut s = s;
                             launcher::go(&p, &mut s)?;
                             Ok((info, s))
                         }) {

@@ -100,6 +100,16 @@ fn value<T>(plan: &Plan, stage: Stage, f: impl FnOnce() -> Result<T, Fail>) -> T
     }
 }
 
+/// Wait for the launcher's message `want`; anything else, or the launcher's end closing (it
+/// gave up and reports why, or died), ends this process.
+pub fn wait_for(plan: &Plan, want: fn(&crate::sync::Msg) -> bool, what: &str) -> Result<(), Fail> {
+    match crate::sync::recv_msg(plan.chan(), false) {
+        Ok(Some(m)) if want(&m) => Ok(()),
+        Ok(_) => sys::exit_now(EXIT_SETUP_FAILED),
+        Err(e) => Err(fail(e, format_args!("{what}"))),
+    }
+}
+
 pub fn report(plan: &Plan, stage: Stage, e: &Fail) {
     let _ = send_msg(plan.chan(), &Msg::Failed { stage, errno: e.errno as i32, what: e.what.clone() });
 }

@@ -4,17 +4,12 @@
 //! says it is ready, so the program never starts without its network.
 
 use crate::child::{Fail, Plan, fail};
-use crate::sync::{Msg, recv_msg};
+use crate::sync::Msg;
 
 pub fn configure(plan: &Plan) -> Result<(), Fail> {
     crate::sys::loopback_up().map_err(|e| fail(e, format_args!("ioctl(lo, SIOCSIFFLAGS, IFF_UP)")))?;
     if plan.wait_for_net {
-        match recv_msg(plan.chan(), false) {
-            Ok(Some(Msg::NetReady)) => {}
-            // EOF: the launcher gave up (it reports why) or died.
-            Ok(_) => crate::sys::exit_now(crate::child::EXIT_SETUP_FAILED),
-            Err(e) => return Err(fail(e, format_args!("wait for the network helper"))),
-        }
+        crate::child::wait_for(plan, |m| matches!(m, Msg::NetReady), "wait for the network helper")?;
     }
     Ok(())
 }

@@ -8,7 +8,7 @@
 use crate::child::{Fail, Plan, fail};
 use crate::policy::ids::MapWriter;
 use nix::unistd::{Gid, Uid, setresgid, setresuid};
-use crate::sync::{Msg, recv_msg};
+use crate::sync::Msg;
 use nix::fcntl::{OFlag, open};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sys::signal::Signal;
@@ -33,12 +33,8 @@ pub fn enter(plan: &Plan) -> Result<(), Fail> {
             exit_if_launcher_gone(plan);
             write_own_maps(plan)?;
         }
-        MapWriter::Helpers | MapWriter::Launcher => match recv_msg(plan.chan(), false) {
-            // EOF: the launcher died before writing the maps.
-            Ok(Some(Msg::Go)) => {}
-            Ok(_) => crate::sys::exit_now(crate::child::EXIT_SETUP_FAILED),
-            Err(e) => return Err(fail(e, format_args!("wait for the id maps"))),
-        },
+        // EOF: the launcher died before writing the maps
+        MapWriter::Helpers | MapWriter::Launcher => crate::child::wait_for(plan, |m| matches!(m, Msg::Go), "wait for the id maps")?,
     }
     Ok(())
 }
@@ -59,11 +55,7 @@ pub fn enter_warm(plan: &Plan) -> Result<(), Fail> {
     nix::sys::prctl::set_pdeathsig(Signal::SIGKILL).map_err(|e| fail(e, format_args!("prctl(PR_SET_PDEATHSIG, SIGKILL)")))?;
     exit_if_launcher_gone(plan);
     if plan.own_userns {
-        match recv_msg(plan.chan(), false) {
-            Ok(Some(Msg::Go)) => {}
-            Ok(_) => crate::sys::exit_now(crate::child::EXIT_SETUP_FAILED),
-            Err(e) => return Err(fail(e, format_args!("wait for the id maps"))),
-        }
+        crate::child::wait_for(plan, |m| matches!(m, Msg::Go), "wait for the id maps")?;
     }
     Ok(())
 }
