@@ -254,7 +254,9 @@ pub struct RunArgs {
     /// (["K=V", ...]), "time", "wall_time" (seconds) and "mem" (bytes) over the options
     /// given here; one verdict per line goes to stdout, in order (a program's stdout is
     /// /dev/null unless a file is named). Exit 0 once every line has its verdict. Runs are one after
-    /// another; each is isolated from the others as a fresh run is (SECURITY.md).
+    /// another; each is isolated from the others as a fresh run is (SECURITY.md). The next
+    /// run is prepared while one runs when its line can be read without waiting; its stdio
+    /// files are opened only when the run before it has ended.
     #[arg(long, value_name = "FILE", conflicts_with = "argv", help_heading = "Report")]
     pub batch: Option<PathBuf>,
 
