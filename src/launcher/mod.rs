@@ -211,9 +211,9 @@ pub fn wait(p: &Policy, s: Spawned) -> Result<Outcome> {
     outcome
 }
 
-/// `wait`, but init is not reaped: its pid comes back for the caller to reap (a batch keeps a
-/// run's init a zombie until the next run has ended, so that run's RLIMIT_NPROC always counts
-/// it). With `until_report` (only without a cgroup leaf, which must be empty to be removed)
+/// `wait`, but init is not reaped: its pid comes back for the caller to reap (a batch reaps
+/// it once the next run has ended, so it never waits for init's namespaces to be torn down).
+/// With `until_report` (only without a cgroup leaf, which must be empty to be removed)
 /// supervision ends with init's report, while init is still ending.
 pub fn wait_keeping(p: &Policy, mut s: Spawned, until_report: bool) -> (Result<Outcome>, Option<Pid>) {
     let Some(sigfd) = s.sigfd.take() else {
