@@ -5,7 +5,7 @@ Each round runs every command once, in a rotating order, so drift in machine loa
 of them alike. Prints medians, p90s, ratios, the launcher's peak RSS (VmHWM), and sustained
 parallel throughput. Run it as an unprivileged user (benches/compare.sh does that for root).
 """
-import os, statistics, subprocess, sys, tempfile, time, concurrent.futures as cf
+import atexit, os, shutil, statistics, subprocess, sys, tempfile, time, concurrent.futures as cf
 
 ROUNDS = int(os.environ.get("ROUNDS", "300"))
 PAR_SECONDS = float(os.environ.get("PAR_SECONDS", "5"))
@@ -36,6 +36,7 @@ COMMANDS = {
 }
 
 BATCH_DIR = tempfile.mkdtemp(prefix="ward-bench-batch-")
+atexit.register(shutil.rmtree, BATCH_DIR, True)  # the batch files go with the run
 def batch_file(n):
     path = os.path.join(BATCH_DIR, f"b{n}.jsonl")
     with open(path, "w") as f:
