@@ -161,6 +161,7 @@ pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: 
         watch.use_cgroup();
     }
     let started_at: std::cell::Cell<Option<std::time::Instant>> = Default::default();
+    let due = std::time::Instant::now();
     let kill_sandbox = || {
         if let Some(l) = leaf {
             l.kill();
@@ -291,7 +292,8 @@ pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: 
     out.blocked = std::mem::take(&mut supervisor.blocked);
     out.killed_for_syscall = supervisor.killed;
     out.hit = watch.hit;
-    out.wall_ns = started_at.get().map(|t| t.elapsed().as_nanos() as u64).unwrap_or(0);
+    // the program's wall time from its start, or (it never started) from when the run was due
+    out.wall_ns = started_at.get().unwrap_or(due).elapsed().as_nanos() as u64;
     out.max_sampled_cpu = watch.max_sampled_cpu;
     out.max_sampled_rss = watch.max_sampled_rss;
     out.cgroup_baseline_us = watch.cgroup_baseline_us();

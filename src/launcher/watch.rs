@@ -101,6 +101,9 @@ pub const MEM_SAMPLE: Duration = Duration::from_millis(10);
 pub struct Watch {
     limits: TimeLimits,
     cpus: f64,
+    /// When the run was due (supervision began): the clock until the program has started,
+    /// so a program's process that never reaches execve is still bound by the limits.
+    due: Instant,
     started: Option<Instant>,
     pub hit: Option<Hit>,
     pub max_sampled_cpu: f64,
@@ -119,7 +122,7 @@ impl Watch {
             .map(|set| (0..nix::sched::CpuSet::count()).filter(|c| set.is_set(*c).unwrap_or(false)).count())
             .unwrap_or(1)
             .max(1) as f64;
-        Watch { limits, cpus, started: None, hit: None, max_sampled_cpu: 0.0, max_sampled_rss: 0, cgroup: false, cg_base: None, pre_exec: 0.0 }
+        Watch { limits, cpus, due: Instant::now(), started: None, hit: None, max_sampled_cpu: 0.0, max_sampled_rss: 0, cgroup: false, cg_base: None, pre_exec: 0.0 }
     }
 
     /// CPU seconds the program's process spent in ward's steps before execve: not counted.
@@ -148,9 +151,15 @@ impl Watch {
         }
     }
 
+    /// Where the wall clock counts from: the program's start, or until then when the run was
+    /// due.
+    fn clock(&self) -> Instant {
+        self.started.unwrap_or(self.due)
+    }
+
     /// How long the launcher may sleep before the next check (None: no limit to watch).
     pub fn timeout(&self) -> Option<Duration> {
-        let started = self.started?;
+        let started = self.clock();
         let mut next: Option<f64> = None;
         if let Some(w) = self.limits.wall_time {
             next = Some(w - started.elapsed().as_secs_f64());
@@ -169,7 +178,7 @@ impl Watch {
 
     /// Check the limits now; returns the limit to kill for, if one was reached.
     pub fn check(&mut self, init: Pid, leaf: Option<&super::cgroup::Leaf>) -> Option<Hit> {
-        let started = self.started?;
+        let started = self.clock();
         let wall_over = self.limits.wall_time.is_some_and(|w| started.elapsed().as_secs_f64() >= w);
         if self.limits.mem.is_none() && self.limits.time.is_none() {
             if wall_over {
@@ -212,12 +221,24 @@ mod tests {
     #[test]
     fn sleeps_until_the_limit_could_be_reached() {
         let mut w = Watch::new(TimeLimits::new(Some(2.0), None, Some(0.0), None, None).unwrap());
-        assert_eq!(w.timeout(), None); // not started
         w.cpus = 2.0;
+        // not started yet: the limits are watched from when the run was due
+        let t = w.timeout().unwrap().as_secs_f64();
+        assert!((0.99..=1.0).contains(&t), "{t}");
         w.start(None);
         let t = w.timeout().unwrap().as_secs_f64();
         assert!((0.99..=1.0).contains(&t), "{t}");
         w.max_sampled_cpu = 1.5;
         assert!((w.timeout().unwrap().as_secs_f64() - 0.25).abs() < 0.01);
+    }
+
+    /// A program's process that never reaches execve (no Started) is killed at the wall limit.
+    #[test]
+    fn a_program_that_never_starts_is_still_bound_by_the_wall_limit() {
+        let mut w = Watch::new(TimeLimits::new(None, Some(0.05), None, None, None).unwrap());
+        assert!(w.timeout().is_some_and(|t| t <= Duration::from_millis(50)));
+        assert_eq!(w.check(Pid::from_raw(1), None), None);
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(w.check(Pid::from_raw(1), None), Some(Hit::WallTime));
     }
 }
