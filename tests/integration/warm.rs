@@ -432,3 +432,25 @@ fn a_batch_on_a_pipe_answers_each_request_before_the_next_is_written() {
     drop(stdin);
     assert_eq!(child.wait_with_output_owned().status.code(), Some(0));
 }
+
+/// Limits hold for a pipelined run as for any: a sleeper over its wall time is WLE and a
+/// spinner over its CPU time TLE while the next run waits beside it, and the runs after them
+/// are unaffected.
+#[test]
+fn limits_hold_for_pipelined_runs() {
+    let s = Scratch::new();
+    let lines = [
+        serde_json::json!({"argv": ["/bin/sleep", "30"], "wall_time": 0.5}),
+        serde_json::json!({"argv": ["/usr/bin/python3", "-c", "while 1: pass"], "time": 0.3}),
+        serde_json::json!({"argv": ["/bin/sh", "-c", "exit 4"]}),
+    ];
+    let t = std::time::Instant::now();
+    let vs = batch(&s, &["--no-workdir"], &lines);
+    assert!(t.elapsed() < std::time::Duration::from_secs(10), "the batch took {:?}", t.elapsed());
+    let st: Vec<(&str, Option<i64>)> = vs.iter().map(|v| (v["status"].as_str().unwrap(), v["exit_code"].as_i64())).collect();
+    assert_eq!(st, [("WLE", None), ("TLE", None), ("RE", Some(4))], "{vs:?}");
+    assert!(vs[0]["wall_time_ms"].as_f64().unwrap() >= 500.0, "{}", vs[0]);
+    assert!(vs[1]["cpu_time_ms"].as_f64().unwrap() >= 300.0, "{}", vs[1]);
+    assert!(vs[1..].iter().all(|v| v["enforced"]["warm"]["cloned_ahead"] == Value::Bool(true)), "{vs:?}");
+    assert!(pids_matching("/bin/sleep 30").is_empty());
+}
