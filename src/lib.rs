@@ -18,9 +18,9 @@
 //!                                               net::configure   (lo up)
 //!                                               hostname
 //!                                               vfork ─► program:
-//!                                                         session, stdio, rlimits,
-//!                                                         bounding set, ids, caps + nnp,
-//!                                                         landlock, chdir, fds,
+//!                                                         session, bounding set, ids,
+//!                                                         caps + nnp, stdio, landlock,
+//!                                                         chdir, rlimits, fds,
 //!  net::start_for ── NetReady ──────────────►   (waits for the helper)
 //!  supervise ◄── listener fd ───────────────               seccomp (listener), execve
 //!  (signalfd + poll) ◄── Exited ────────────    reap, forward signals, kill the rest
@@ -318,8 +318,8 @@ impl WarmSandbox {
         let held = launcher::hold_signals();
         let pipelined = held.is_ok();
         let mut queue: VecDeque<Item> = VecDeque::new();
-        // the item at `i` in the queue, read only if it can be without waiting
         let mut hosts: HostCache = None;
+        // the item at `i` in the queue, read only if it can be without waiting
         fn peek<'q>(queue: &'q mut VecDeque<Item>, reqs: &mut dyn Requests, hosts: &mut HostCache, i: usize) -> Option<&'q Item> {
             while queue.len() <= i && reqs.ready() {
                 match reqs.next() {
@@ -375,7 +375,7 @@ impl WarmSandbox {
             // their own and the same keeper. A failure here is the next run's, tried again in
             // its turn.
             let mut ahead = None;
-            let next_fits = |i: Option<&Item>| matches!(i, Some(Item::Warm(p, w)) if w.key == run.key && p.ids.writer == policy::ids::MapWriter::Child);
+            let next_fits = |i: Option<&Item>| matches!(i, Some(Item::Warm(p, w)) if w.key == run.key && launcher::own_userns_possible(p));
             if run.s.own_userns() && next_fits(peek(&mut queue, reqs, &mut hosts, 0)) {
                 if let Some(Item::Warm(p, w)) = queue.pop_front() {
                     let spawned = self.keeper_for(&p, &w).and_then(|k| {

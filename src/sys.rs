@@ -1,6 +1,7 @@
 //! The only module with `unsafe`: thin wrappers over the raw system calls that nix does not
-//! cover (clone without a new stack, mount_setattr, close_range, wait4 with rusage, the
-//! loopback ioctl, landlock_create_ruleset, _exit, SCM_RIGHTS). Each wrapper is safe to call
+//! cover (clone without a new stack, a vfork-style child on a stack of its own, mount_setattr,
+//! close_range, wait4 with rusage, waitid leaving a zombie, the loopback ioctl,
+//! landlock_create_ruleset, _exit, SCM_RIGHTS). Each wrapper is safe to call
 //! because it checks, or does not need, what the raw call requires; the invariants are stated
 //! at each block. A function whose soundness would depend on its caller is an `unsafe fn`
 //! with a `# Safety` section (there is none outside this module's own use); a forked helper

@@ -199,7 +199,7 @@ fn batch(args: &RunArgs, m: &clap::ArgMatches, file: &Path) -> i32 {
         }
     };
     let (input, regular): (Box<dyn std::io::Read>, bool) = if file == Path::new("-") {
-        let regular = std::fs::metadata("/proc/self/fd/0").is_ok_and(|m| m.is_file());
+        let regular = nix::sys::stat::fstat(std::io::stdin()).is_ok_and(|st| st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFREG);
         (Box::new(std::io::stdin()), regular)
     } else {
         match std::fs::File::open(file) {

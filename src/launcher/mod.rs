@@ -124,7 +124,7 @@ impl Drop for Spawned {
 /// RLIMIT_NPROC then counts the run's own processes only, as in a fresh run, whatever other
 /// runs of the keeper exist beside it.
 pub fn spawn_run(p: &Policy, warm: Option<(&warm::Keeper, &crate::policy::warm::WarmPlan)>, own_userns: bool) -> Result<Spawned> {
-    let own_userns = own_userns && warm.is_some() && p.ids.writer == crate::policy::ids::MapWriter::Child;
+    let own_userns = own_userns && warm.is_some() && own_userns_possible(p);
     // before anything is opened or created: clone would refuse a multi-threaded launcher
     if sys::single_threaded().is_err() {
         return Err(threads_error());
@@ -167,6 +167,13 @@ pub fn spawn_run(p: &Policy, warm: Option<(&warm::Keeper, &crate::policy::warm::
     }
     Ok(s)
     // the plan drops here: the child has its end of the channel and the stdio files now
+}
+
+/// Whether a warm run of `p` can have a user namespace of its own: only when the caller is
+/// mapped to itself alone (not root, no subordinate ranges), so that the sandbox's ids can
+/// map to themselves below the keeper's.
+pub fn own_userns_possible(p: &Policy) -> bool {
+    p.ids.writer == crate::policy::ids::MapWriter::Child
 }
 
 /// The run is due: a fresh run's maps are written (or its helpers told), a warm run's stdio

@@ -160,8 +160,6 @@ pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: 
     if leaf.is_some() {
         watch.use_cgroup();
     }
-    let started_at: std::cell::Cell<Option<std::time::Instant>> = Default::default();
-    let due = std::time::Instant::now();
     let kill_sandbox = || {
         if let Some(l) = leaf {
             l.kill();
@@ -183,9 +181,6 @@ pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: 
             }
             Msg::Started => {
                 watch.start(leaf);
-                if started_at.get().is_none() {
-                    started_at.set(Some(std::time::Instant::now()));
-                }
             }
             Msg::Exited(r) => out.report = Some(r),
             Msg::Failed { stage, errno, what } => {
@@ -261,7 +256,7 @@ pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: 
                     }
                 }
                 // the program runs: pass it on (init forwards it)
-                Ok(sig) if started_at.get().is_some() => {
+                Ok(sig) if watch.started() => {
                     let _ = kill(init, sig);
                 }
                 // before the program started (its process may be waiting in a step before
@@ -293,7 +288,7 @@ pub fn supervise(p: &Policy, init: Pid, chan: &OwnedFd, sigfd: &SignalFd, leaf: 
     out.killed_for_syscall = supervisor.killed;
     out.hit = watch.hit;
     // the program's wall time from its start, or (it never started) from when the run was due
-    out.wall_ns = started_at.get().unwrap_or(due).elapsed().as_nanos() as u64;
+    out.wall_ns = watch.elapsed().as_nanos() as u64;
     out.max_sampled_cpu = watch.max_sampled_cpu;
     out.max_sampled_rss = watch.max_sampled_rss;
     out.cgroup_baseline_us = watch.cgroup_baseline_us();

@@ -157,6 +157,16 @@ impl Watch {
         self.started.unwrap_or(self.due)
     }
 
+    /// The program has started (init reported it).
+    pub fn started(&self) -> bool {
+        self.started.is_some()
+    }
+
+    /// Wall time on the clock (see `clock`).
+    pub fn elapsed(&self) -> Duration {
+        self.clock().elapsed()
+    }
+
     /// How long the launcher may sleep before the next check (None: no limit to watch).
     pub fn timeout(&self) -> Option<Duration> {
         let started = self.clock();
