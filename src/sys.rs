@@ -483,6 +483,37 @@ pub fn user_key_add(desc: &CStr, payload: &[u8]) -> nix::Result<i32> {
     Ok(serial)
 }
 
+/// The serials of the keys linked in the caller's user keyring (`KEYCTL_READ` of the keyring).
+pub fn user_keyring_list() -> nix::Result<Vec<i32>> {
+    let mut ids = vec![0i32; 256];
+    // SAFETY: the buffer is valid for writes of its length in bytes, which is passed with it.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, 11 /* KEYCTL_READ */, KEY_SPEC_USER_KEYRING, ids.as_mut_ptr(), ids.len() * 4) };
+    let n = Errno::result(ret)? as usize / 4;
+    ids.truncate(n.min(ids.len()));
+    Ok(ids)
+}
+
+/// `keyctl(KEYCTL_DESCRIBE)`: "type;uid;gid;perm;description" of a key the caller may view.
+pub fn key_describe(serial: i32) -> nix::Result<String> {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for writes of its length, which is passed with it.
+    let ret = unsafe { libc::syscall(libc::SYS_keyctl, 6 /* KEYCTL_DESCRIBE */, serial as c_long, buf.as_mut_ptr(), buf.len()) };
+    let n = (Errno::result(ret)? as usize).min(buf.len());
+    Ok(String::from_utf8_lossy(&buf[..n]).trim_end_matches('\0').to_string())
+}
+
+/// `keyctl(KEYCTL_INVALIDATE)`: the key is gone at once and its quota freed by the kernel soon.
+pub fn key_invalidate(serial: i32) -> nix::Result<()> {
+    // SAFETY: integer arguments only.
+    Errno::result(unsafe { libc::syscall(libc::SYS_keyctl, 21 /* KEYCTL_INVALIDATE */, serial as c_long) }).map(drop)
+}
+
+/// `keyctl(KEYCTL_SET_TIMEOUT)`: the key expires `secs` seconds from now.
+pub fn key_set_timeout(serial: i32, secs: u32) -> nix::Result<()> {
+    // SAFETY: integer arguments only.
+    Errno::result(unsafe { libc::syscall(libc::SYS_keyctl, 15 /* KEYCTL_SET_TIMEOUT */, serial as c_long, secs as c_long) }).map(drop)
+}
+
 /// `pidfd_open(pid, 0)`: a descriptor that names exactly this process, immune to pid reuse.
 pub fn pidfd_open(pid: Pid) -> nix::Result<std::os::fd::OwnedFd> {
     use std::os::fd::FromRawFd;

@@ -131,15 +131,40 @@ fn read_cached(key: u64) -> Option<(Vec<u8>, usize, usize)> {
     (!bpf.is_empty() && bpf.len() % 8 == 0).then_some((bpf, allowed, denied))
 }
 
-/// Keep the filter in the caller's user keyring (best effort: a full quota or a runtime that
-/// forbids keyctl means compiling every time).
+/// How long a cached filter lives: entries of other ward versions and profiles go on their
+/// own.
+const CACHE_TTL_S: u32 = 7 * 24 * 3600;
+
+/// Keep the filter in the caller's user keyring (best effort: a runtime that forbids keyctl
+/// means compiling every time). The keyring's quota is small (20000 bytes for a user by
+/// default, a few filters): when it is full, ward's other entries make room for this one.
 fn write_cached(key: u64, bpf: &[u8], allowed: usize, denied: usize) {
     let mut data = MAGIC.to_vec();
     for v in [key, allowed as u64, denied as u64] {
         data.extend_from_slice(&v.to_le_bytes());
     }
     data.extend_from_slice(bpf);
-    let _ = crate::sys::user_key_add(&key_name(key), &data);
+    let name = key_name(key);
+    let mut added = crate::sys::user_key_add(&name, &data);
+    if added == Err(nix::errno::Errno::EDQUOT) {
+        evict_others(&name);
+        added = crate::sys::user_key_add(&name, &data);
+    }
+    if let Ok(serial) = added {
+        let _ = crate::sys::key_set_timeout(serial, CACHE_TTL_S);
+    }
+}
+
+/// Invalidate every cached filter of ward's in the user keyring but `keep`.
+fn evict_others(keep: &std::ffi::CStr) {
+    let keep = keep.to_string_lossy();
+    for serial in crate::sys::user_keyring_list().unwrap_or_default() {
+        let Ok(desc) = crate::sys::key_describe(serial) else { continue };
+        let name = desc.splitn(5, ';').nth(4).unwrap_or("");
+        if desc.starts_with("user;") && name.starts_with("ward:seccomp:") && name != keep {
+            let _ = crate::sys::key_invalidate(serial);
+        }
+    }
 }
 
 /// Step "filter": the run's compiled filter, if the policy has seccomp.

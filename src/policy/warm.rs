@@ -105,19 +105,27 @@ pub fn plan(p: &Policy) -> Result<WarmPlan, String> {
     // The keeper's part: every operation (fresh ones only as mount points: their contents
     // are the run's), the maps, the ids; hashed as written, with no text built.
     use std::fmt::Write;
-    let mut h = Fnv(FNV_START);
+    let mut h = Fnv::new();
     for (i, op) in tree.iter().enumerate() {
         let _ = if fresh.binary_search(&i).is_ok() { writeln!(h, "fresh {:?}", dst(op)) } else { writeln!(h, "{op:?}") };
     }
     let _ = writeln!(h, "{:?}", p.ids);
-    Ok(WarmPlan { fresh, key: h.0 })
+    Ok(WarmPlan { fresh, key: h.finish() })
 }
 
-const FNV_START: u64 = 0xcbf2_9ce4_8422_2325;
-
 /// FNV-1a, 64 bits, over what is written to it: stable across builds (the key is compared
-/// between processes).
-struct Fnv(u64);
+/// between processes), and no text is built to hash.
+pub(crate) struct Fnv(u64);
+
+impl Fnv {
+    pub(crate) fn new() -> Fnv {
+        Fnv(0xcbf2_9ce4_8422_2325)
+    }
+
+    pub(crate) fn finish(&self) -> u64 {
+        self.0
+    }
+}
 
 impl std::fmt::Write for Fnv {
     fn write_str(&mut self, s: &str) -> std::fmt::Result {

@@ -21,13 +21,40 @@ use crate::error::{Error, Result};
 pub use crate::request::OnDeny;
 use libseccomp::ScmpSyscall;
 use nix::libc;
-use std::collections::BTreeSet;
+use std::borrow::Cow;
+
+/// A set of system call names, sorted: the groups' names are borrowed, so a policy built
+/// for every line of a batch allocates one vector, not a string per call.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Calls(Vec<Cow<'static, str>>);
+
+impl Calls {
+    pub fn contains(&self, name: &str) -> bool {
+        self.0.binary_search_by(|c| c.as_ref().cmp(name)).is_ok()
+    }
+
+    pub fn remove(&mut self, name: &str) {
+        if let Ok(i) = self.0.binary_search_by(|c| c.as_ref().cmp(name)) {
+            self.0.remove(i);
+        }
+    }
+
+    pub fn iter(&self) -> impl Iterator<Item = &str> {
+        self.0.iter().map(|c| c.as_ref())
+    }
+
+    fn from_unsorted(mut v: Vec<Cow<'static, str>>) -> Calls {
+        v.sort_unstable();
+        v.dedup();
+        Calls(v)
+    }
+}
 
 /// The validated seccomp part of a policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SeccompPolicy {
     /// Allowed system calls by name (groups expanded; `NEVER` removed).
-    pub allow: BTreeSet<String>,
+    pub allow: Calls,
     pub on_deny: OnDeny,
     /// AF_INET and AF_INET6 sockets are allowed (only with networking).
     pub inet: bool,
@@ -54,36 +81,31 @@ pub const PERSONALITY_OK: [u32; 5] = [0x0, 0x8, 0x20000, 0x20008, 0xffff_ffff];
 impl SeccompPolicy {
     /// Expand `allow` (names and @groups), check every name, drop what is never allowed.
     pub fn new(allow: &[String], deny: &[String], allow_ptrace: bool, on_deny: OnDeny, inet: bool, log_denied: bool) -> Result<SeccompPolicy> {
-        let mut set = BTreeSet::new();
+        let mut set: Vec<Cow<'static, str>> = Vec::with_capacity(groups::BASIC.len() + allow.len());
         for item in allow {
             if item.starts_with('@') {
                 let g = groups::group(item).ok_or_else(|| {
                     Error::invalid(format!("seccomp.allow: unknown group {item:?}"), format!("use one of {}", groups::GROUPS.join(", ")))
                 })?;
-                set.extend(g.iter().map(|s| s.to_string()));
+                set.extend(g.iter().map(|s| Cow::Borrowed(*s)));
             } else {
                 if ScmpSyscall::from_name(item).is_err() {
                     return Err(Error::invalid(format!("seccomp.allow: unknown system call {item:?}"), "check the name (x86_64 names, e.g. openat)"));
                 }
-                set.insert(item.clone());
+                set.push(Cow::Owned(item.clone()));
             }
         }
         if allow_ptrace {
-            set.extend(groups::PTRACE.iter().map(|s| s.to_string()));
-        } else {
-            for s in groups::PTRACE {
-                set.remove(*s);
-            }
-        }
-        for s in groups::NEVER {
-            set.remove(*s);
+            set.extend(groups::PTRACE.iter().map(|s| Cow::Borrowed(*s)));
         }
         for d in deny {
             if ScmpSyscall::from_name(d).is_err() {
                 return Err(Error::invalid(format!("seccomp.deny: unknown system call {d:?}"), "check the name (x86_64 names, e.g. openat)"));
             }
-            set.remove(d);
         }
+        let never = |s: &str| groups::NEVER.contains(&s) || (!allow_ptrace && groups::PTRACE.contains(&s)) || deny.iter().any(|d| d == s);
+        set.retain(|s| !never(s));
+        let set = Calls::from_unsorted(set);
         Ok(SeccompPolicy { allow: set, on_deny, inet, log_denied })
     }
 
@@ -97,22 +119,23 @@ impl SeccompPolicy {
 
     /// A stable key for the cache: everything the BPF depends on.
     pub fn cache_key(&self) -> u64 {
-        let v = libseccomp::ScmpVersion::current().map(|v| format!("{}.{}.{}", v.major, v.minor, v.micro)).unwrap_or_default();
-        let text = format!(
-            "ward {} layout {FILTER_LAYOUT} libseccomp {v} {:?} allow={:?} inet={} never={:?} personality={:?}",
+        use std::fmt::Write;
+        let v = libseccomp::ScmpVersion::current().map(|v| (v.major, v.minor, v.micro)).unwrap_or_default();
+        let mut h = crate::policy::warm::Fnv::new();
+        let _ = write!(
+            h,
+            "ward {} layout {FILTER_LAYOUT} libseccomp {v:?} {:?} inet={} never={:?} personality={:?} allow=",
             env!("CARGO_PKG_VERSION"),
             std::env::consts::ARCH,
-            self.allow,
             self.inet,
             groups::NEVER,
             PERSONALITY_OK
         );
-        fnv1a(text.as_bytes())
+        for c in self.allow.iter() {
+            let _ = write!(h, "{c},");
+        }
+        h.finish()
     }
-}
-
-fn fnv1a(b: &[u8]) -> u64 {
-    b.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, x| (h ^ *x as u64).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// Masked-equal tests `(x & mask) == value` on the low 32 bits whose union is exactly every
