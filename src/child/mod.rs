@@ -156,8 +156,9 @@ pub fn keeper(plan: &Plan, watch: Option<&OwnedFd>, idle_s: u64) -> ! {
 /// change only its own process's state and leave allocations behind in init's). The order
 /// tightens monotonically: the bounding set needs CAP_SETPCAP, so it goes before the ids
 /// change; no_new_privs and the empty capability sets come next, then Landlock (which needs
-/// no_new_privs), and seccomp last, right before exec. A warm run's program takes every step
-/// that does not depend on the run being due first, then waits for it (a batch starts the
+/// no_new_privs; its ruleset is built before the run is due, put in force after the stdio
+/// files are in place), and seccomp last, right before exec. A warm run's program takes every
+/// step that does not depend on the run being due first, then waits for it (a batch starts the
 /// next run's program while one runs); `exec_at` gets the clock at execve (init's wall time
 /// starts there).
 pub fn program(plan: &Plan, exec_at: &std::cell::Cell<u64>) -> ! {
@@ -166,9 +167,10 @@ pub fn program(plan: &Plan, exec_at: &std::cell::Cell<u64>) -> ! {
     step(plan, Stage::Bounding, program::caps::drop_bounding); // while CAP_SETPCAP is still held
     step(plan, Stage::Ids, || program::process::switch_ids(plan)); // only with --map-ranges
     step(plan, Stage::Caps, program::caps::drop_all); // effective, permitted, inheritable; no_new_privs
+    let rules = value(plan, Stage::Landlock, || program::landlock::ruleset(plan)); // after the mounts; not in force yet
     let due = value(plan, Stage::Stdio, || program::process::until_due(plan)); // a warm run: its stdio files, then Go
     step(plan, Stage::Stdio, || program::process::stdio(due.as_ref().unwrap_or(&plan.stdio))); // --stdin/--stdout/--stderr onto 0, 1, 2
-    step(plan, Stage::Landlock, || program::landlock::restrict(plan)); // needs no_new_privs; after the mounts; the stdio files stay reopenable
+    step(plan, Stage::Landlock, || program::landlock::restrict(plan, rules)); // needs no_new_privs; the stdio files stay reopenable
     step(plan, Stage::Chdir, || program::process::chdir(plan));
     step(plan, Stage::Rlimits, || program::process::rlimits(plan)); // after every step that opens or allocates for ward
     step(plan, Stage::Stdio, || program::process::stdio_inside(plan)); // isolate's -i/-o/-r: in the sandbox's view, with the program's rights, relative to its directory

@@ -7,8 +7,8 @@ use crate::child::{Fail, Plan, fail};
 use crate::policy::landlock::Rights;
 use std::os::fd::AsFd;
 use landlock::{
-    ABI, Access, AccessFs, AccessNet, BitFlags, NetPort, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreatedAttr,
-    RulesetStatus, Scope,
+    ABI, Access, AccessFs, AccessNet, BitFlags, NetPort, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreated,
+    RulesetCreatedAttr, RulesetStatus, Scope,
 };
 use nix::errno::Errno;
 
@@ -24,13 +24,17 @@ fn access(r: Rights, abi: ABI) -> BitFlags<AccessFs> {
     }
 }
 
-pub fn restrict(plan: &Plan) -> Result<(), Fail> {
-    let Some(p) = &plan.landlock else { return Ok(()) };
+/// The crate's errors carry no errno; EPERM is the closest for "not allowed".
+fn err(what: &str, e: &dyn std::fmt::Display) -> Fail {
+    fail(Errno::EPERM, format_args!("landlock {what}: {e}"))
+}
+
+/// The ruleset with the policy's path and port rules, not yet in force: built before a warm
+/// run is due (its paths are the run's own mounts, already made), so only `restrict` is left
+/// for when it goes.
+pub fn ruleset(plan: &Plan) -> Result<Option<RulesetCreated>, Fail> {
+    let Some(p) = &plan.landlock else { return Ok(None) };
     let abi = ABI::from(p.abi as i32);
-    let err = |what: &str, e: &dyn std::fmt::Display| {
-        // The crate's errors carry no errno; EPERM is the closest for "not allowed".
-        fail(Errno::EPERM, format_args!("landlock {what}: {e}"))
-    };
     let mut ruleset = Ruleset::default()
         .set_compatibility(CompatLevel::HardRequirement)
         .handle_access(AccessFs::from_all(abi))
@@ -60,6 +64,13 @@ pub fn restrict(plan: &Plan) -> Result<(), Fail> {
     for port in &p.bind_ports {
         created = created.add_rule(NetPort::new(*port, AccessNet::BindTcp)).map_err(|e| err(&format!("bind rule for port {port}"), &e))?;
     }
+    Ok(Some(created))
+}
+
+/// Put the ruleset in force, with rules for the stdio files (now on 0, 1 and 2).
+pub fn restrict(plan: &Plan, created: Option<RulesetCreated>) -> Result<(), Fail> {
+    let (Some(p), Some(mut created)) = (&plan.landlock, created) else { return Ok(()) };
+    let abi = ABI::from(p.abi as i32);
     // stdio files the launcher opened live outside the tree; reopening them through
     // /dev/stdout (/proc/self/fd/N) must still work.
     let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
