@@ -62,7 +62,7 @@ pub struct Plan {
     /// The child's end of the channel to the launcher.
     pub chan: OwnedFd,
     /// The compiled seccomp filter, if any.
-    pub seccomp_bpf: Option<Vec<u8>>,
+    pub seccomp_bpf: Option<std::rc::Rc<[u8]>>,
     /// The Landlock ABI and rules, if Landlock is applied.
     pub landlock: Option<crate::policy::landlock::LandlockPolicy>,
     /// A networking helper is being started: wait for `NetReady` before the program.

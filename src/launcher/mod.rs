@@ -139,7 +139,7 @@ pub fn spawn_run(p: &Policy, warm: Option<(&warm::Keeper, &crate::policy::warm::
         Some((k, w)) if k.key == w.key => plan::fresh_ops(p, &w.fresh)?,
         Some(_) => return Err(Error::invalid("the warm sandbox holds another tree than this run's", "start a warm sandbox for this configuration")),
     };
-    let mut plan = plan::prepare(p, ops, stdio, child_chan, filter.as_ref().map(|f| f.bpf.clone()))?;
+    let mut plan = plan::prepare(p, ops, stdio, child_chan, filter.as_ref().map(|f| std::rc::Rc::clone(&f.bpf)))?;
     if warm.is_some() {
         plan.wait_for_net = false;
         plan.due_by_message = true;

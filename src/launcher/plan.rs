@@ -25,7 +25,7 @@ fn c(b: &[u8]) -> Result<CString> {
 
 /// The plan for `p`: `ops` the tree's operations (`ops`, or a warm run's `fresh_ops`),
 /// `stdio` the program's files (see `stdio::open`), `chan` the child's end of the channel.
-pub fn prepare(p: &Policy, ops: Vec<Op>, stdio: [Option<OwnedFd>; 3], chan: OwnedFd, seccomp_bpf: Option<Vec<u8>>) -> Result<Plan> {
+pub fn prepare(p: &Policy, ops: Vec<Op>, stdio: [Option<OwnedFd>; 3], chan: OwnedFd, seccomp_bpf: Option<std::rc::Rc<[u8]>>) -> Result<Plan> {
     Ok(Plan {
         ops,
         hostname: c(p.hostname.as_bytes())?,

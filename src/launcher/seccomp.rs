@@ -22,10 +22,11 @@ fn sc_err(what: &str, e: libseccomp::error::SeccompError) -> Error {
     crate::error::SeccompError { what: what.to_string(), message: e.to_string() }.into()
 }
 
-/// The filter of one run, ready to load.
+/// The filter of one run, ready to load (its bytes shared with the run's plan and with the
+/// next runs of the same filter).
 #[derive(Debug, Clone)]
 pub struct Filter {
-    pub bpf: Vec<u8>,
+    pub bpf: std::rc::Rc<[u8]>,
     /// Number of calls allowed (some with argument checks) and denied by name.
     pub allowed: usize,
     pub denied: usize,
@@ -120,7 +121,12 @@ fn key_name(key: u64) -> std::ffi::CString {
 
 fn read_cached(key: u64) -> Option<(Vec<u8>, usize, usize)> {
     let serial = crate::sys::user_key_find(&key_name(key)).ok()?;
-    let mut data = vec![0u8; 32 + 8 * 4096];
+    // the payload's length first (a 32 KiB buffer zeroed every run was most of the cost)
+    let n = crate::sys::user_key_read(serial, &mut []).ok()?;
+    if n > 32 + 8 * 4096 {
+        return None;
+    }
+    let mut data = vec![0u8; n];
     let n = crate::sys::user_key_read(serial, &mut data).ok()?;
     if n > data.len() || n < 32 || &data[..8] != MAGIC || u64::from_le_bytes(data[8..16].try_into().ok()?) != key {
         return None;
@@ -179,15 +185,30 @@ pub fn prepare(p: &crate::policy::Policy) -> Result<Option<Filter>> {
 /// reach it, since a sandbox has its own user namespace (and with it its own user keyring)
 /// and does not possess the caller's keyrings.
 pub fn filter(p: &SeccompPolicy, cache: bool) -> Result<Filter> {
+    thread_local! {
+        /// The last filter this process prepared: a batch's runs mostly share one.
+        static LAST: std::cell::RefCell<Option<(u64, Filter)>> = const { std::cell::RefCell::new(None) };
+    }
     let key = p.cache_key();
-    if let Some((bpf, allowed, denied)) = read_cached(key).filter(|_| cache) {
-        return Ok(Filter { bpf, allowed, denied, from_cache: true });
-    }
-    let (bpf, allowed, denied) = compile(p)?;
     if cache {
-        write_cached(key, &bpf, allowed, denied);
+        if let Some(f) = LAST.with_borrow(|l| l.as_ref().filter(|(k, _)| *k == key).map(|(_, f)| f.clone())) {
+            return Ok(f);
+        }
     }
-    Ok(Filter { bpf, allowed, denied, from_cache: false })
+    let f = match read_cached(key).filter(|_| cache) {
+        Some((bpf, allowed, denied)) => Filter { bpf: bpf.into(), allowed, denied, from_cache: true },
+        None => {
+            let (bpf, allowed, denied) = compile(p)?;
+            if cache {
+                write_cached(key, &bpf, allowed, denied);
+            }
+            Filter { bpf: bpf.into(), allowed, denied, from_cache: false }
+        }
+    };
+    if cache {
+        LAST.set(Some((key, Filter { from_cache: true, ..f.clone() })));
+    }
+    Ok(f)
 }
 
 /// Answers notifications for denied calls and keeps the list for the verdict.
