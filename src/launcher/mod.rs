@@ -10,6 +10,7 @@ pub mod cgroup;
 pub mod dbus;
 pub mod net;
 pub mod plan;
+pub mod bpf;
 pub mod seccomp;
 pub mod stdio;
 pub mod supervise;

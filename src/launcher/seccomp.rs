@@ -33,8 +33,17 @@ pub struct Filter {
     pub from_cache: bool,
 }
 
-/// Build the BPF with libseccomp.
+/// Build the BPF: written directly (`launcher::bpf`, a fraction of the length), or by
+/// libseccomp where that cannot be.
 pub fn compile(p: &SeccompPolicy) -> Result<(Vec<u8>, usize, usize)> {
+    match crate::launcher::bpf::build(p) {
+        Some(f) => Ok(f),
+        None => compile_libseccomp(p),
+    }
+}
+
+/// Build the BPF with libseccomp.
+pub fn compile_libseccomp(p: &SeccompPolicy) -> Result<(Vec<u8>, usize, usize)> {
     let mut f = ScmpFilterContext::new(ScmpAction::Notify).map_err(|e| sc_err("create the filter", e))?;
     f.add_arch(ScmpArch::native()).map_err(|e| sc_err("add the native architecture", e))?;
     f.set_act_badarch(ScmpAction::KillProcess).map_err(|e| sc_err("set the bad-architecture action", e))?;

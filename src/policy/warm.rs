@@ -70,7 +70,7 @@ pub fn plan(p: &Policy) -> Result<WarmPlan, String> {
     match &p.seccomp {
         None => return Err("without a seccomp filter the program could keep keys in the user keyring, which outlives a run in a warm sandbox".into()),
         Some(sc) => {
-            if let Some(k) = KEYRING_CALLS.iter().find(|k| sc.allow.contains(**k)) {
+            if let Some(k) = KEYRING_CALLS.iter().find(|k| sc.allow.contains(k)) {
                 return Err(format!("the filter allows {k}: the user keyring belongs to the kept user namespace and would outlive a run"));
             }
         }

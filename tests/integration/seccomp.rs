@@ -89,6 +89,9 @@ fn every_denial_has_its_errno() {
         ("ioctl_tiocsti_highbits", "ioctl", &[0, 0xdead_0000_5412, 0]),
         ("ioctl_tioclinux", "ioctl", &[0, 0x541C, 0]),
         ("ioctl_tcgets", "ioctl", &[0, 0x5401, 0]),
+        // prctl's option is an int: PR_SET_SECCOMP with high bits set is still refused
+        ("prctl_set_seccomp", "prctl", &[22, 2, 0, 0, 0]),
+        ("prctl_set_seccomp_highbits", "prctl", &[0x1_0000_0016, 2, 0, 0, 0]),
     ];
     let (r, got) = calls(&s, &[], list);
     let expect = |label: &str| -> &str {
@@ -120,6 +123,8 @@ fn every_denial_has_its_errno() {
     let e = &r.v()["enforced"]["seccomp"];
     assert_eq!(e["enabled"], true);
     assert_eq!(e["other_architectures"], "kill");
+    // the filter is written as ranges of numbers, not a test per allowed call
+    assert!(e["instructions"].as_u64().is_some_and(|n| n < 200), "{e}");
 }
 
 #[test]

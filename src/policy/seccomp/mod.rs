@@ -71,7 +71,7 @@ pub const NS_FLAGS: [u64; 7] = [
     libc::CLONE_NEWNET as u64,
 ];
 /// Bump when `compile` changes what it builds for the same policy (part of the cache key).
-pub const FILTER_LAYOUT: u32 = 2;
+pub const FILTER_LAYOUT: u32 = 3;
 pub const TIOCSTI: u32 = 0x5412;
 pub const TIOCLINUX: u32 = 0x541C;
 /// personality(2) values that change nothing dangerous (Docker's set): PER_LINUX,

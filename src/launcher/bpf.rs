@@ -1,0 +1,340 @@
+//! The seccomp filter written directly as classic BPF (x86_64): the same decisions as the
+//! libseccomp build in `launcher::seccomp::compile`, in a fraction of the instructions. The
+//! kernel converts, JIT-compiles and emulates (for its per-call cache) every filter a run
+//! loads, in time that grows with its length: libseccomp's tree for ~280 allowed calls is
+//! ~490 instructions, this one ~100, because it tests ranges of call numbers (a binary
+//! search over where the decision changes) instead of every allowed number.
+//!
+//! Layout: the architecture (anything but x86_64 is killed), the x32 bit (killed), the
+//! search over the number, then one block per call whose arguments are checked, then the
+//! return instructions. Arguments are compared on their low 32 bits, which is all the kernel
+//! reads of them (an int or an unsigned int): high bits cannot smuggle a value past.
+
+use crate::policy::seccomp::{NS_FLAGS, PERSONALITY_OK, SeccompPolicy, TIOCLINUX, TIOCSTI};
+use nix::libc;
+
+const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+const X32_BIT: u32 = 0x4000_0000;
+const RET_ALLOW: u32 = 0x7fff_0000;
+const RET_NOTIFY: u32 = 0x7fc0_0000;
+const RET_KILL_PROCESS: u32 = 0x8000_0000;
+const RET_ERRNO: u32 = 0x0005_0000;
+const PR_SET_SECCOMP: u32 = 22;
+
+// struct seccomp_data offsets
+const OFF_NR: u32 = 0;
+const OFF_ARCH: u32 = 4;
+const fn arg_lo(i: u32) -> u32 {
+    16 + 8 * i
+}
+
+/// What the filter does with one call number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Act {
+    Allow,
+    /// The default: the launcher answers (EPERM or ENOSYS) and records it.
+    Notify,
+    Enosys,
+    /// clone: allowed without namespace flags.
+    Clone,
+    /// socket, socketpair: allowed for the policy's families.
+    Socket,
+    /// ioctl: allowed but for TIOCSTI and TIOCLINUX.
+    Ioctl,
+    Personality,
+    /// prctl: allowed but for PR_SET_SECCOMP.
+    Prctl,
+}
+
+/// The decision for every number libseccomp names on this architecture (others are
+/// `Notify`), with the counts of calls allowed and denied by name, as `compile` counts them.
+pub fn decisions(p: &SeccompPolicy) -> (Vec<(u32, Act)>, usize, usize) {
+    let (mut allowed, mut denied) = (0, 0);
+    let mut out = Vec::new();
+    for nr in 0..1024 {
+        let Ok(name) = libseccomp::ScmpSyscall::from(nr).get_name() else { continue };
+        let ok = p.allow.contains(&name);
+        let act = match name.as_str() {
+            "clone3" => {
+                out.push((nr as u32, Act::Enosys));
+                continue;
+            }
+            "clone" if ok => Act::Clone,
+            "socket" | "socketpair" if ok => Act::Socket,
+            "ioctl" if ok => Act::Ioctl,
+            "personality" if ok => Act::Personality,
+            "prctl" if ok && !p.allow.contains("seccomp") => Act::Prctl,
+            _ if ok => Act::Allow,
+            _ => Act::Notify,
+        };
+        if ok { allowed += 1 } else { denied += 1 }
+        out.push((nr as u32, act));
+    }
+    (out, allowed, denied)
+}
+
+/// Where the decision changes: (first number, what it gets) from 0 on, neighbours merged.
+fn segments(decided: &[(u32, Act)]) -> Vec<(u32, Act)> {
+    let mut segs: Vec<(u32, Act)> = vec![(0, Act::Notify)];
+    let mut next = 0u32;
+    for &(nr, act) in decided {
+        if nr > next && segs.last().is_some_and(|l| l.1 != Act::Notify) {
+            segs.push((next, Act::Notify)); // a gap in the table
+        }
+        if segs.last().is_some_and(|l| l.1 != act) {
+            segs.push((nr, act));
+        }
+        next = nr + 1;
+    }
+    if segs.last().is_some_and(|l| l.1 != Act::Notify) {
+        segs.push((next, Act::Notify));
+    }
+    segs
+}
+
+#[derive(Clone, Copy)]
+enum Ins {
+    Ld(u32),
+    /// conditional jump: opcode, k, true target, false target (labels)
+    J(u16, u32, usize, usize),
+    Ret(u32),
+}
+
+const LD_W_ABS: u16 = 0x20;
+const JEQ: u16 = 0x15;
+const JGE: u16 = 0x35;
+const JSET: u16 = 0x45;
+const RET_K: u16 = 0x06;
+
+#[derive(Default)]
+struct Asm {
+    code: Vec<Ins>,
+    /// label -> instruction index
+    at: Vec<usize>,
+}
+
+impl Asm {
+    fn label(&mut self) -> usize {
+        self.at.push(usize::MAX);
+        self.at.len() - 1
+    }
+    fn place(&mut self, l: usize) {
+        self.at[l] = self.code.len();
+    }
+    fn here(&mut self) -> usize {
+        let l = self.label();
+        self.place(l);
+        l
+    }
+    fn bytes(&self) -> Option<Vec<u8>> {
+        let mut out = Vec::with_capacity(self.code.len() * 8);
+        for (i, ins) in self.code.iter().enumerate() {
+            let off = |l: usize| -> Option<u8> { self.at[l].checked_sub(i + 1).and_then(|d| u8::try_from(d).ok()) };
+            let (code, jt, jf, k) = match *ins {
+                Ins::Ld(k) => (LD_W_ABS, 0, 0, k),
+                Ins::J(op, k, t, f) => (op, off(t)?, off(f)?, k),
+                Ins::Ret(k) => (RET_K, 0, 0, k),
+            };
+            out.extend_from_slice(&code.to_le_bytes());
+            out.extend_from_slice(&[jt, jf]);
+            out.extend_from_slice(&k.to_le_bytes());
+        }
+        Some(out)
+    }
+}
+
+/// The filter for `p`, or None where it cannot be written here (not x86_64, or a jump
+/// farther than classic BPF's 255 instructions): then libseccomp builds it.
+pub fn build(p: &SeccompPolicy) -> Option<(Vec<u8>, usize, usize)> {
+    if !cfg!(target_arch = "x86_64") {
+        return None;
+    }
+    let (decided, allowed, denied) = decisions(p);
+    let segs = segments(&decided);
+    let mut a = Asm::default();
+    let [allow, notify, enosys, kill] = [a.label(), a.label(), a.label(), a.label()];
+    let used = |act: Act| segs.iter().any(|s| s.1 == act);
+    let blocks: Vec<(Act, usize)> = [Act::Clone, Act::Socket, Act::Ioctl, Act::Personality, Act::Prctl].into_iter().filter(|a| used(*a)).map(|act| (act, a.label())).collect();
+    let target = |act: Act| match act {
+        Act::Allow => allow,
+        Act::Notify => notify,
+        Act::Enosys => enosys,
+        other => blocks.iter().find(|(b, _)| *b == other).map_or(notify, |(_, l)| *l),
+    };
+    a.code.push(Ins::Ld(OFF_ARCH));
+    let after_arch = a.label();
+    a.code.push(Ins::J(JEQ, AUDIT_ARCH_X86_64, after_arch, kill));
+    a.place(after_arch);
+    a.code.push(Ins::Ld(OFF_NR));
+    let x32 = a.code.len();
+    a.code.push(Ins::Ret(0)); // placeholder: the x32 test, once the tree's root is known
+    // the search: each node sends numbers >= the middle segment's start right
+    fn tree(a: &mut Asm, segs: &[(u32, Act)], target: &dyn Fn(Act) -> usize) -> usize {
+        if segs.len() == 1 {
+            return target(segs[0].1);
+        }
+        let me = a.here();
+        let i = a.code.len();
+        a.code.push(Ins::Ret(0)); // placeholder
+        let mid = segs.len() / 2;
+        let left = tree(a, &segs[..mid], target);
+        let right = tree(a, &segs[mid..], target);
+        a.code[i] = Ins::J(JGE, segs[mid].0, right, left);
+        me
+    }
+    let top = tree(&mut a, &segs, &target);
+    a.code[x32] = Ins::J(JGE, X32_BIT, kill, top);
+    for (act, l) in &blocks {
+        a.place(*l);
+        match act {
+            Act::Clone => {
+                let mask = NS_FLAGS.iter().fold(0u64, |x, f| x | f) as u32;
+                a.code.push(Ins::Ld(arg_lo(0)));
+                a.code.push(Ins::J(JSET, mask, notify, allow));
+            }
+            Act::Socket => {
+                a.code.push(Ins::Ld(arg_lo(0)));
+                let fams = p.families();
+                for (i, fam) in fams.iter().enumerate() {
+                    let next = if i + 1 == fams.len() { notify } else { a.label() };
+                    a.code.push(Ins::J(JEQ, *fam, allow, next));
+                    if next != notify {
+                        a.place(next);
+                    }
+                }
+            }
+            Act::Ioctl => {
+                a.code.push(Ins::Ld(arg_lo(1)));
+                let next = a.label();
+                a.code.push(Ins::J(JEQ, TIOCSTI, notify, next));
+                a.place(next);
+                a.code.push(Ins::J(JEQ, TIOCLINUX, notify, allow));
+            }
+            Act::Personality => {
+                a.code.push(Ins::Ld(arg_lo(0)));
+                for (i, v) in PERSONALITY_OK.iter().enumerate() {
+                    let next = if i + 1 == PERSONALITY_OK.len() { notify } else { a.label() };
+                    a.code.push(Ins::J(JEQ, *v, allow, next));
+                    if next != notify {
+                        a.place(next);
+                    }
+                }
+            }
+            Act::Prctl => {
+                a.code.push(Ins::Ld(arg_lo(0)));
+                a.code.push(Ins::J(JEQ, PR_SET_SECCOMP, notify, allow));
+            }
+            _ => {}
+        }
+    }
+    for (l, k) in [(allow, RET_ALLOW), (notify, RET_NOTIFY), (enosys, RET_ERRNO | libc::ENOSYS as u32), (kill, RET_KILL_PROCESS)] {
+        a.place(l);
+        a.code.push(Ins::Ret(k));
+    }
+    Some((a.bytes()?, allowed, denied))
+}
+
+#[cfg(test)]
+pub mod tests {
+    use super::*;
+    use crate::policy::seccomp::OnDeny;
+
+    /// Run a classic BPF seccomp program (the instructions `build` and libseccomp emit) on
+    /// one call.
+    pub fn eval(bpf: &[u8], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
+        let mut data = Vec::new();
+        data.extend_from_slice(&nr.to_le_bytes());
+        data.extend_from_slice(&arch.to_le_bytes());
+        data.extend_from_slice(&0u64.to_le_bytes());
+        for a in args {
+            data.extend_from_slice(&a.to_le_bytes());
+        }
+        let word = |off: usize| u32::from_le_bytes(data[off..off + 4].try_into().unwrap());
+        let (mut acc, mut x, mut mem, mut pc) = (0u32, 0u32, [0u32; 16], 0usize);
+        loop {
+            let i = &bpf[pc * 8..pc * 8 + 8];
+            let (code, jt, jf, k) = (u16::from_le_bytes([i[0], i[1]]), i[2] as usize, i[3] as usize, u32::from_le_bytes([i[4], i[5], i[6], i[7]]));
+            pc += 1;
+            let jump = |cond: bool| if cond { jt } else { jf };
+            match code {
+                0x20 => acc = word(k as usize),
+                0x00 => acc = k,
+                0x01 => x = k,
+                0x02 => mem[k as usize] = acc,
+                0x03 => mem[k as usize] = x,
+                0x60 => acc = mem[k as usize],
+                0x61 => x = mem[k as usize],
+                0x87 => acc = x,
+                0x07 => x = acc,
+                0x54 => acc &= k,
+                0x44 => acc |= k,
+                0x05 => pc += k as usize,
+                0x15 => pc += jump(acc == k),
+                0x25 => pc += jump(acc > k),
+                0x35 => pc += jump(acc >= k),
+                0x45 => pc += jump(acc & k != 0),
+                0x1d => pc += jump(acc == x),
+                0x2d => pc += jump(acc > x),
+                0x3d => pc += jump(acc >= x),
+                0x4d => pc += jump(acc & x != 0),
+                0x06 => return k,
+                0x16 => return acc,
+                other => panic!("opcode {other:#x} at {}", pc - 1),
+            }
+        }
+    }
+
+    fn policy(allow: &[&str], inet: bool) -> SeccompPolicy {
+        let allow: Vec<String> = allow.iter().map(|s| s.to_string()).collect();
+        SeccompPolicy::new(&allow, &[], false, OnDeny::Errno, inet, false).unwrap()
+    }
+
+    #[test]
+    fn short_and_the_same_decisions_as_libseccomp() {
+        let specials: &[(&str, usize, &[u64])] = &[
+            ("clone", 0, &[0x11, 0x1_0000_0011, libc::CLONE_NEWUSER as u64 | 0x11, libc::CLONE_NEWNS as u64, libc::CLONE_NEWNET as u64, libc::CLONE_THREAD as u64]),
+            ("socket", 0, &[1, 2, 10, 16, 17, 0x1_0000_0001]),
+            ("socketpair", 0, &[1, 2, 16]),
+            ("ioctl", 1, &[0x5401, 0x5412, 0x541c, 0x541d, 0x8000_5412]),
+            ("personality", 0, &[0, 8, 0x20000, 0x20008, 0xffff_ffff, 1, 0x40000]),
+            ("prctl", 0, &[1, 15, 22, 38]),
+        ];
+        for (allow, inet) in [(&["@basic"][..], false), (&["@basic"][..], true), (&["@basic", "seccomp"][..], false), (&["read", "write", "exit_group"][..], false)] {
+            let p = policy(allow, inet);
+            let (ours, oa, od) = build(&p).unwrap();
+            let (theirs, ta, td) = crate::launcher::seccomp::compile_libseccomp(&p).unwrap();
+            assert_eq!((oa, od), (ta, td), "{allow:?}");
+            if allow[0] == "@basic" {
+                assert!(ours.len() / 8 < 200 && ours.len() < theirs.len() / 3, "{} vs {} instructions", ours.len() / 8, theirs.len() / 8);
+            }
+            assert!(ours.len() <= theirs.len(), "{} vs {} instructions", ours.len() / 8, theirs.len() / 8);
+            for nr in 0..1100u32 {
+                for args in [[0u64; 6], [u64::MAX; 6], [0x5412, 0x5412, 0, 0, 0, 0]] {
+                    assert_eq!(eval(&ours, AUDIT_ARCH_X86_64, nr, args), eval(&theirs, AUDIT_ARCH_X86_64, nr, args), "{allow:?} nr {nr} args {args:?}");
+                }
+            }
+            for (name, arg, values) in specials {
+                let nr = i32::from(libseccomp::ScmpSyscall::from_name(name).unwrap()) as u32;
+                for v in *values {
+                    let mut args = [0u64; 6];
+                    args[*arg] = *v;
+                    let (a, b) = (eval(&ours, AUDIT_ARCH_X86_64, nr, args), eval(&theirs, AUDIT_ARCH_X86_64, nr, args));
+                    // libseccomp compares prctl's option on 64 bits; the kernel reads an int
+                    if *name == "prctl" && *v == 22 && !p.allow.contains("seccomp") {
+                        assert_eq!(a, RET_NOTIFY);
+                    }
+                    assert_eq!(a, b, "{allow:?} {name}({v:#x})");
+                }
+            }
+            // what libseccomp let through and the kernel reads as PR_SET_SECCOMP
+            let prctl = i32::from(libseccomp::ScmpSyscall::from_name("prctl").unwrap()) as u32;
+            if p.allow.contains("prctl") && !p.allow.contains("seccomp") {
+                assert_eq!(eval(&ours, AUDIT_ARCH_X86_64, prctl, [0x1_0000_0016, 0, 0, 0, 0, 0]), RET_NOTIFY);
+            }
+            // other architectures and x32 are killed
+            assert_eq!(eval(&ours, 0x4000_0003, 1, [0; 6]), RET_KILL_PROCESS);
+            assert_eq!(eval(&ours, AUDIT_ARCH_X86_64, X32_BIT | 39, [0; 6]), RET_KILL_PROCESS);
+            assert_eq!(eval(&ours, AUDIT_ARCH_X86_64, 0x7fff_ffff, [0; 6]), RET_KILL_PROCESS);
+        }
+    }
+}
