@@ -1,5 +1,6 @@
 //! seccomp, declared: which system calls the program may make, with which arguments, and
-//! what a denied call gets. The launcher compiles this into BPF with libseccomp and answers
+//! what a denied call gets. The launcher writes this as BPF (`launcher::bpf`; libseccomp where
+//! that cannot be) and answers
 //! the kernel's notifications for denied calls (`launcher::seccomp`); the program's process
 //! loads it last, right before execve (`child::program::seccomp`).
 //!
@@ -7,7 +8,8 @@
 //! and x32 included, kills the process):
 //! - allowed calls: ALLOW; `clone` only without namespace flags; `socket`/`socketpair` only
 //!   for AF_UNIX (and AF_INET/AF_INET6 with networking); `ioctl` except TIOCSTI and
-//!   TIOCLINUX; `personality` only for harmless values; arguments are compared on the low
+//!   TIOCLINUX; `personality` only for harmless values; `prctl` except PR_SET_SECCOMP
+//!   unless `seccomp` is allowed; arguments are compared on the low
 //!   32 bits where the kernel reads an int, so high bits cannot smuggle a value past;
 //! - `clone3`: ENOSYS, so libc falls back to `clone`, whose flags can be checked;
 //! - everything else (the default action): USER_NOTIF, answered by the launcher: a call
