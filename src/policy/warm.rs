@@ -75,6 +75,20 @@ pub fn plan(p: &Policy) -> Result<WarmPlan, String> {
             }
         }
     }
+    thread_local! {
+        /// The last tree and ids planned, with their plan: a batch's lines share them.
+        static LAST: std::cell::RefCell<Option<(Vec<MountOp>, crate::policy::ids::Ids, WarmPlan)>> = const { std::cell::RefCell::new(None) };
+    }
+    if let Some(w) = LAST.with_borrow(|l| l.as_ref().filter(|(t, i, _)| *t == p.tree && *i == p.ids).map(|(_, _, w)| w.clone())) {
+        return Ok(w);
+    }
+    let w = plan_tree(p)?;
+    LAST.set(Some((p.tree.clone(), p.ids.clone(), w.clone())));
+    Ok(w)
+}
+
+/// The fresh operations and the keeper's key of `p`'s tree and ids.
+fn plan_tree(p: &Policy) -> Result<WarmPlan, String> {
     let tree = &p.tree;
     let mut fresh = Vec::new();
     for (i, op) in tree.iter().enumerate() {

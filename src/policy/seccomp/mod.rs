@@ -105,9 +105,11 @@ impl SeccompPolicy {
                 return Err(Error::invalid(format!("seccomp.deny: unknown system call {d:?}"), "check the name (x86_64 names, e.g. openat)"));
             }
         }
-        let never = |s: &str| groups::NEVER.contains(&s) || (!allow_ptrace && groups::PTRACE.contains(&s)) || deny.iter().any(|d| d == s);
-        set.retain(|s| !never(s));
-        let set = Calls::from_unsorted(set);
+        let mut set = Calls::from_unsorted(set);
+        let ptrace: &[&str] = if allow_ptrace { &[] } else { groups::PTRACE };
+        for s in groups::NEVER.iter().chain(ptrace).copied().chain(deny.iter().map(String::as_str)) {
+            set.remove(s);
+        }
         Ok(SeccompPolicy { allow: set, on_deny, inet, log_denied })
     }
 
