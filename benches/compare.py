@@ -55,9 +55,24 @@ def warm_per_run():
     CPU.setdefault("ward-warm", []).append((cn - c1) / (BATCH_N - 1))
     return (tn - t1) / (BATCH_N - 1)
 
+CPU_FILE, CPU_UNIT = (os.environ.get("WARD_BENCH_CPU", "").split() + ["", ""])[:2]
+
+def cgroup_cpu_ms():
+    """CPU time used so far by everything in the benchmark's cgroup (benches/compare.sh makes
+    one as root), in ms; None without one."""
+    if not CPU_FILE:
+        return None
+    with open(CPU_FILE) as f:
+        if CPU_UNIT == "ns":
+            return int(f.read()) / 1e6
+        return next(int(l.split()[1]) for l in f if l.startswith("usage_usec")) / 1e3
+
 def once_cpu(argv, env=None):
-    """Wall ms and CPU ms (rusage of the process and everything it waited for). Every
-    command's stdout goes to /dev/null (a batch prints its verdicts there)."""
+    """Wall ms and CPU ms: with a cgroup, the CPU every process of the command used (reaped
+    or not, python's spawn and wait included, the same for every command); else rusage of the
+    process and everything it waited for. Every command's stdout goes to /dev/null (a batch
+    prints its verdicts there)."""
+    c0 = cgroup_cpu_ms()
     t0 = time.perf_counter_ns()
     pid = os.posix_spawn(argv[0] if "/" in argv[0] else subprocess.os.path.join("/usr/bin", argv[0]), argv, env or {"PATH": "/usr/bin:/bin"},
                          file_actions=[(os.POSIX_SPAWN_OPEN, 1, "/dev/null", os.O_WRONLY, 0)])
@@ -65,6 +80,8 @@ def once_cpu(argv, env=None):
     t1 = time.perf_counter_ns()
     if status != 0:
         sys.exit(f"{argv[0]} failed with status {status}")
+    if c0 is not None:
+        return (t1 - t0) / 1e6, cgroup_cpu_ms() - c0
     return (t1 - t0) / 1e6, (ru.ru_utime + ru.ru_stime) * 1e3
 
 def once(argv, env=None):
@@ -116,7 +133,8 @@ def main():
     print(f"ratio warm/unshare = {med['ward-warm']/med['unshare']:.2f}  (warm run in a batch; target <= 0.50)")
     print(f"ratio warm/ward    = {med['ward-warm']/med['ward']:.2f}")
     cpu = {n: statistics.median(v) for n, v in CPU.items()}
-    print(f"CPU per run        = ward {cpu['ward']:.2f} ms, bwrap {cpu['bwrap']:.2f} ms, unshare {cpu['unshare']:.2f} ms, warm {cpu['ward-warm']:.2f} ms (ward/bwrap {cpu['ward']/cpu['bwrap']:.2f})")
+    print(f"CPU measured by    = {'the cgroup ' + CPU_FILE if CPU_FILE else 'rusage of waited-for children (misses what a tool does not reap)'}")
+    print(f"CPU per run        = ward {cpu['ward']:.2f} ms, bwrap {cpu['bwrap']:.2f} ms, unshare {cpu['unshare']:.2f} ms, /bin/true {cpu['true']:.2f} ms, warm {cpu['ward-warm']:.2f} ms (ward/bwrap {cpu['ward']/cpu['bwrap']:.2f})")
     print(f"seccomp + Landlock per run = {med['ward'] - med['ward-bare']:.3f} ms (cached filter; target <= 0.3 ms)")
     print(f"filter compiled every run  = {med['ward-nocache'] - med['ward-bare']:.3f} ms (no cache: what caching saves)")
     if LOOP:
