@@ -315,6 +315,16 @@ pub fn reset_signals() {
     }
 }
 
+/// Descriptors 0, 1 and 2 of this process, borrowed without `std::io::stdin()` and its
+/// siblings: those allocate their buffers on first use, and in a child that is a copy of the
+/// launcher an 8 KiB allocation makes glibc's malloc walk (and the kernel copy) heap pages
+/// all over.
+pub fn stdio_fds() -> [std::os::fd::BorrowedFd<'static>; 3] {
+    // SAFETY: 0, 1 and 2 stay open for the life of the process (the child's stdio step put
+    // the run's files there; nothing closes them).
+    unsafe { [0, 1, 2].map(|n| std::os::fd::BorrowedFd::borrow_raw(n)) }
+}
+
 /// EDEADLK unless this process has exactly one thread (EDEADLK also when /proc cannot say).
 /// glibc's own flag answers first: it is cleared for good when a second thread is made, so
 /// while set, no /proc read is needed (one took ~17 µs, on every run of a batch).

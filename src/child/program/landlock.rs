@@ -5,7 +5,6 @@
 
 use crate::child::{Fail, Plan, fail};
 use crate::policy::landlock::Rights;
-use std::os::fd::AsFd;
 use landlock::{
     ABI, Access, AccessFs, AccessNet, BitFlags, NetPort, CompatLevel, Compatible, PathBeneath, PathFd, Ruleset, RulesetAttr, RulesetCreated,
     RulesetCreatedAttr, RulesetStatus, Scope,
@@ -73,8 +72,7 @@ pub fn restrict(plan: &Plan, created: Option<RulesetCreated>) -> Result<(), Fail
     let abi = ABI::from(p.abi as i32);
     // stdio files the launcher opened live outside the tree; reopening them through
     // /dev/stdout (/proc/self/fd/N) must still work.
-    let (stdin, stdout, stderr) = (std::io::stdin(), std::io::stdout(), std::io::stderr());
-    for (fd, b) in [stdin.as_fd(), stdout.as_fd(), stderr.as_fd()].into_iter().enumerate() {
+    for (fd, b) in crate::sys::stdio_fds().into_iter().enumerate() {
         if let Ok(st) = nix::sys::stat::fstat(b) {
             // a file with no name (the memfd holding --stdin's private copy) is no path
             // Landlock governs
