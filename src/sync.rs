@@ -287,15 +287,7 @@ pub fn send_msg(fd: BorrowedFd<'_>, msg: &Msg) -> nix::Result<()> {
 pub fn send_msg_fd(fd: BorrowedFd<'_>, msg: &Msg, pass: BorrowedFd<'_>) -> nix::Result<()> {
     let mut buf = [0u8; MSG_LEN];
     msg.encode(&mut buf);
-    let fds = [pass.as_raw_fd()];
-    let cmsg = [nix::sys::socket::ControlMessage::ScmRights(&fds)];
-    let iov = [std::io::IoSlice::new(&buf)];
-    loop {
-        match nix::sys::socket::sendmsg::<()>(fd.as_raw_fd(), &iov, &cmsg, MsgFlags::MSG_NOSIGNAL, None) {
-            Err(Errno::EINTR) => continue,
-            other => return other.map(drop),
-        }
-    }
+    crate::sys::send_with_fd(fd, &buf, pass)
 }
 
 /// Receive one message and the fd it carries, if any (close-on-exec). `Ok(None)` as in

@@ -430,29 +430,74 @@ pub fn seccomp_load_listener(bpf: &[u8]) -> nix::Result<std::os::fd::OwnedFd> {
 /// (SCM_RIGHTS, close-on-exec): the first is returned, any others are closed. Returns the
 /// number of bytes (0: the peer closed the channel).
 pub fn recv_with_fd(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8], nonblock: bool) -> nix::Result<(usize, Option<std::os::fd::OwnedFd>)> {
-    use nix::sys::socket::{ControlMessageOwned, MsgFlags, recvmsg};
     use std::os::fd::{AsRawFd, FromRawFd};
-    let mut space = nix::cmsg_space!([std::os::fd::RawFd; 4]);
-    let flags = MsgFlags::MSG_CMSG_CLOEXEC | if nonblock { MsgFlags::MSG_DONTWAIT } else { MsgFlags::empty() };
+    // room for 4 fds' control message, on the stack (the child's copy of the launcher's heap
+    // is left alone: no allocation here)
+    let mut space = [0u64; 8];
+    let flags = libc::MSG_CMSG_CLOEXEC | if nonblock { libc::MSG_DONTWAIT } else { 0 };
     loop {
-        let mut iov = [std::io::IoSliceMut::new(buf)];
-        let msg = match recvmsg::<()>(fd.as_raw_fd(), &mut iov, Some(&mut space), flags) {
+        let mut iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+        // SAFETY: a zeroed msghdr is valid; its pointers are set to live buffers below.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        msg.msg_iov = &mut iov;
+        msg.msg_iovlen = 1;
+        msg.msg_control = space.as_mut_ptr().cast();
+        msg.msg_controllen = std::mem::size_of_val(&space);
+        // SAFETY: `msg` points at `iov` (over `buf`) and `space`, valid for their lengths.
+        let n = unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, flags) };
+        match Errno::result(n) {
             Err(Errno::EINTR) => continue,
             Err(e) => return Err(e),
-            Ok(m) => m,
-        };
+            Ok(_) => {}
+        }
         let mut passed = None;
-        for c in msg.cmsgs()? {
-            if let ControlMessageOwned::ScmRights(fds) = c {
-                for f in fds {
-                    // SAFETY: recvmsg just installed `f` in this process for this call;
-                    // nothing else owns it. Extra ones are dropped (closed) here.
-                    let owned = unsafe { std::os::fd::OwnedFd::from_raw_fd(f) };
-                    passed.get_or_insert(owned);
+        // SAFETY: the CMSG_* macros walk the control buffer the kernel filled, within
+        // msg_controllen; each SCM_RIGHTS payload holds whole fds just installed in this
+        // process for this call, which nothing else owns (extra ones are closed here).
+        unsafe {
+            let mut c = libc::CMSG_FIRSTHDR(&msg);
+            while !c.is_null() {
+                if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
+                    let data = libc::CMSG_DATA(c) as *const libc::c_int;
+                    let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<libc::c_int>();
+                    for i in 0..count {
+                        let owned = std::os::fd::OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i)));
+                        passed.get_or_insert(owned);
+                    }
                 }
+                c = libc::CMSG_NXTHDR(&msg, c);
             }
         }
-        return Ok((msg.bytes, passed));
+        return Ok((n as usize, passed));
+    }
+}
+
+/// Send `buf` with `pass` attached (SCM_RIGHTS), without allocating (the control message is
+/// built on the stack).
+pub fn send_with_fd(fd: std::os::fd::BorrowedFd<'_>, buf: &[u8], pass: std::os::fd::BorrowedFd<'_>) -> nix::Result<()> {
+    use std::os::fd::AsRawFd;
+    let mut space = [0u64; 4];
+    loop {
+        let mut iov = libc::iovec { iov_base: buf.as_ptr() as *mut libc::c_void, iov_len: buf.len() };
+        // SAFETY: a zeroed msghdr is valid; its pointers are set to live buffers below, and
+        // the one control message (an fd) fits `space` (CMSG_SPACE(4) is 24 bytes).
+        let n = unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = space.as_mut_ptr().cast();
+            msg.msg_controllen = libc::CMSG_SPACE(std::mem::size_of::<libc::c_int>() as u32) as usize;
+            let c = libc::CMSG_FIRSTHDR(&msg);
+            (*c).cmsg_level = libc::SOL_SOCKET;
+            (*c).cmsg_type = libc::SCM_RIGHTS;
+            (*c).cmsg_len = libc::CMSG_LEN(std::mem::size_of::<libc::c_int>() as u32) as usize;
+            std::ptr::write_unaligned(libc::CMSG_DATA(c) as *mut libc::c_int, pass.as_raw_fd());
+            libc::sendmsg(fd.as_raw_fd(), &msg, libc::MSG_NOSIGNAL)
+        };
+        match Errno::result(n) {
+            Err(Errno::EINTR) => continue,
+            other => return other.map(drop),
+        }
     }
 }
 
