@@ -299,7 +299,12 @@ pub fn join(k: &Keeper, plan: &child::Plan, leaf: Option<BorrowedFd<'_>>) -> Res
     };
     let write_maps = |pid: Pid, proc: &OwnedFd| -> nix::Result<()> {
         for (file, map) in [("uid_map", &plan.uid_map), ("gid_map", &plan.gid_map)] {
-            let f = openat(proc, format!("{pid}/{file}").as_str(), OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())?;
+            // the path on the stack: the joiner allocates nothing (its heap is the launcher's)
+            let mut path = [0u8; 40];
+            let mut at = &mut path[..];
+            std::io::Write::write_fmt(&mut at, format_args!("{pid}/{file}")).map_err(|_| Errno::ENAMETOOLONG)?;
+            let len = 40 - at.len();
+            let f = openat(proc, &path[..len], OFlag::O_WRONLY | OFlag::O_CLOEXEC, Mode::empty())?;
             nix::unistd::write(&f, map.to_bytes())?;
         }
         Ok(())
