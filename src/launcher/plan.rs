@@ -13,12 +13,6 @@ use std::os::fd::OwnedFd;
 use std::os::unix::ffi::OsStrExt;
 use std::path::Path;
 
-/// Below /proc, out of sight (runc's and Docker's masked paths): kernel memory, other
-/// processes' timing and keys, hardware.
-pub const PROC_HIDDEN: [&str; 10] = ["kcore", "keys", "timer_list", "timer_stats", "sched_debug", "latency_stats", "acpi", "asound", "scsi", "interrupts"];
-/// Below /proc, read-only (runc's and Docker's): host-global knobs.
-pub const PROC_READ_ONLY: [&str; 5] = ["sys", "sysrq-trigger", "irq", "bus", "fs"];
-
 fn c(b: &[u8]) -> Result<CString> {
     CString::new(b).map_err(|_| Error::invalid("a string contains a NUL byte", "remove it"))
 }
@@ -86,9 +80,8 @@ pub fn ops(policy: &Policy) -> Result<Vec<Op>> {
 pub fn keeper_ops(policy: &Policy) -> Result<Vec<Op>> {
     let mut ops = ops(policy)?;
     for op in ops.iter_mut() {
-        if let Op::Proc { hide, read_only, .. } = op {
-            hide.clear();
-            read_only.clear();
+        if let Op::Proc { masked, .. } = op {
+            *masked = false;
         }
     }
     Ok(ops)
@@ -138,12 +131,7 @@ fn ops_at(policy: &Policy, prefix: &str, only: Option<&[usize]>) -> Result<Vec<O
                     MountOp::Symlink { target, dst } => Op::Symlink { target: cstr("", target)?, dst: cstr(prefix, dst)? },
                     MountOp::Dir { dst } => Op::Dir { dst: cstr(prefix, dst)? },
                     MountOp::File { dst, contents } => Op::File { dst: cstr(prefix, dst)?, contents: contents.clone() },
-                    MountOp::Proc { dst } => Op::Proc {
-                        dst: cstr(prefix, dst)?,
-                        hide: PROC_HIDDEN.iter().map(|p| cstr(prefix, &dst.join(p))).collect::<Result<_>>()?,
-                        read_only: PROC_READ_ONLY.iter().map(|p| cstr(prefix, &dst.join(p))).collect::<Result<_>>()?,
-                        null: null.to_owned(),
-                    },
+                    MountOp::Proc { dst } => Op::Proc { dst: cstr(prefix, dst)?, masked: true, null: null.to_owned() },
                     MountOp::DevPts { dst } => Op::DevPts { dst: cstr(prefix, dst)? },
                     MountOp::RemountRo { dst } => Op::RemountRo { dst: cstr(prefix, dst)? },
                     MountOp::NoExec { dst } => Op::NoExec { dst: cstr(prefix, dst)? },

@@ -36,12 +36,33 @@ pub enum Op {
     Symlink { target: CString, dst: CString },
     Dir { dst: CString },
     File { dst: CString, contents: Vec<u8> },
-    /// A fresh procfs at `dst`, then `hide` (masked) and `read_only` paths below it.
-    /// `null` is the /dev/null bound over hidden files.
-    Proc { dst: CString, hide: Vec<CString>, read_only: Vec<CString>, null: CString },
+    /// A fresh procfs at `dst`, then, when `masked`, `PROC_HIDDEN` out of sight and
+    /// `PROC_READ_ONLY` read-only below it. `null` is the /dev/null bound over hidden files.
+    Proc { dst: CString, masked: bool, null: CString },
     DevPts { dst: CString },
     RemountRo { dst: CString },
     NoExec { dst: CString },
+}
+
+/// Below /proc, out of sight (runc's and Docker's masked paths): kernel memory, other
+/// processes' timing and keys, hardware.
+pub const PROC_HIDDEN: [&str; 10] = ["kcore", "keys", "timer_list", "timer_stats", "sched_debug", "latency_stats", "acpi", "asound", "scsi", "interrupts"];
+/// Below /proc, read-only (runc's and Docker's): host-global knobs.
+pub const PROC_READ_ONLY: [&str; 5] = ["sys", "sysrq-trigger", "irq", "bus", "fs"];
+
+/// `dir/name` as a C string in `buf` (no allocation: a warm run's init is a copy of the
+/// launcher, whose heap pages it would copy by writing them).
+fn join_in<'b>(buf: &'b mut [u8; 512], dir: &CStr, name: &str) -> Result<&'b CStr, Fail> {
+    let (d, n) = (dir.to_bytes(), name.as_bytes());
+    let len = d.len() + 1 + n.len();
+    if len >= buf.len() {
+        return Err(fail(Errno::ENAMETOOLONG, format_args!("{}/{name}", shown(dir))));
+    }
+    buf[..d.len()].copy_from_slice(d);
+    buf[d.len()] = b'/';
+    buf[d.len() + 1..len].copy_from_slice(n);
+    buf[len] = 0;
+    CStr::from_bytes_with_nul(&buf[..=len]).map_err(|_| fail(Errno::EINVAL, format_args!("{}/{name}", shown(dir))))
 }
 
 /// The path as the user wrote it: without the /oldroot or /newroot prefix.
@@ -307,30 +328,36 @@ fn apply<'a>(op: &'a Op, sources: &mut std::vec::IntoIter<OwnedFd>, binds: &mut 
             }
             Ok(())
         }
-        Op::Proc { dst, hide, read_only, null } => {
+        Op::Proc { dst, masked, null } => {
             let at = target(dst, Kind::Dir, careful(dst))?;
             mount_here(&at, "proc", "proc", nosuid_nodev | MsFlags::MS_NOEXEC, None, format_args!("proc -> {}", shown(dst)))?;
+            if !masked {
+                return Ok(());
+            }
             // As runc and Docker do: host-global knobs read-only, kernel memory and other
             // hosts' secrets out of sight. A path this kernel does not have is skipped.
-            for p in read_only {
-                if matches!(nix::sys::stat::stat(p.as_c_str()), Err(Errno::ENOENT)) {
+            let mut buf = [0u8; 512];
+            for name in PROC_READ_ONLY {
+                let p = join_in(&mut buf, dst, name)?;
+                if matches!(nix::sys::stat::stat(p), Err(Errno::ENOENT)) {
                     continue;
                 }
-                mount(Some(p.as_c_str()), p.as_c_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                mount(Some(p), p, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
                     .map_err(|e| fail(e, format_args!("mount({} -> itself, bind)", shown(p))))?;
                 set_attrs(p, sys::MOUNT_ATTR_RDONLY | sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NODEV | sys::MOUNT_ATTR_NOEXEC, true, "ro")?;
             }
-            for p in hide {
-                let st = match nix::sys::stat::stat(p.as_c_str()) {
+            for name in PROC_HIDDEN {
+                let p = join_in(&mut buf, dst, name)?;
+                let st = match nix::sys::stat::stat(p) {
                     Err(Errno::ENOENT) => continue,
                     Err(e) => return Err(fail(e, format_args!("stat({})", shown(p)))),
                     Ok(st) => st,
                 };
                 if st.st_mode & nix::libc::S_IFMT == nix::libc::S_IFDIR {
-                    mount(Some("tmpfs"), p.as_c_str(), Some("tmpfs"), nosuid_nodev | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY, Some("size=0,mode=0555"))
+                    mount(Some("tmpfs"), p, Some("tmpfs"), nosuid_nodev | MsFlags::MS_NOEXEC | MsFlags::MS_RDONLY, Some("size=0,mode=0555"))
                         .map_err(|e| fail(e, format_args!("mount(empty tmpfs -> {})", shown(p))))?;
                 } else {
-                    mount(Some(null.as_c_str()), p.as_c_str(), None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                    mount(Some(null.as_c_str()), p, None::<&str>, MsFlags::MS_BIND, None::<&str>)
                         .map_err(|e| fail(e, format_args!("mount(/dev/null -> {}, bind)", shown(p))))?;
                 }
             }
