@@ -197,15 +197,16 @@ pub fn prepare(p: &crate::policy::Policy) -> Result<Option<Filter>> {
 /// and does not possess the caller's keyrings.
 pub fn filter(p: &SeccompPolicy, cache: bool) -> Result<Filter> {
     thread_local! {
-        /// The last filter this process prepared: a batch's runs mostly share one.
-        static LAST: std::cell::RefCell<Option<(u64, Filter)>> = const { std::cell::RefCell::new(None) };
+        /// The last filter this process prepared, with its policy: a batch's runs mostly
+        /// share one (compared as a policy: no key hashed per run).
+        static LAST: std::cell::RefCell<Option<(SeccompPolicy, Filter)>> = const { std::cell::RefCell::new(None) };
     }
-    let key = p.cache_key();
     if cache {
-        if let Some(f) = LAST.with_borrow(|l| l.as_ref().filter(|(k, _)| *k == key).map(|(_, f)| f.clone())) {
+        if let Some(f) = LAST.with_borrow(|l| l.as_ref().filter(|(q, _)| q == p).map(|(_, f)| f.clone())) {
             return Ok(f);
         }
     }
+    let key = p.cache_key();
     let f = match read_cached(key).filter(|_| cache) {
         Some((bpf, allowed, denied)) => Filter { bpf: bpf.into(), allowed, denied, from_cache: true },
         None => {
@@ -217,7 +218,7 @@ pub fn filter(p: &SeccompPolicy, cache: bool) -> Result<Filter> {
         }
     };
     if cache {
-        LAST.set(Some((key, Filter { from_cache: true, ..f.clone() })));
+        LAST.set(Some((p.clone(), Filter { from_cache: true, ..f.clone() })));
     }
     Ok(f)
 }
