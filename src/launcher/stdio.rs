@@ -71,7 +71,8 @@ fn open_host(path: &Path, flags: OFlag, writable: &[PathBuf]) -> std::result::Re
     // Did the kernel's resolution of the path pass through a directory the sandbox can
     // write? Then the rest must be real directories and a real file.
     let mut entered = None;
-    for prefix in parent.ancestors().collect::<Vec<_>>().into_iter().rev() {
+    // (nothing to check where the sandbox can write no host directory)
+    for prefix in parent.ancestors().collect::<Vec<_>>().into_iter().rev().filter(|_| !writable.is_empty()) {
         if let Ok(c) = std::fs::canonicalize(prefix) {
             if let Some(r) = writable.iter().find(|r| c.starts_with(r)) {
                 entered = Some(r);
