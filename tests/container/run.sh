@@ -93,6 +93,7 @@ skip=(
     seccomp::every_denial_has_its_errno seccomp::log_denied_prints_to_stderr
     seccomp::a_notification_flood_does_not_starve_the_limits seccomp::the_session_keyring_is_fresh
     seccomp::the_filter_cache_cannot_be_read_or_poisoned_from_inside
+    seccomp::a_full_keyring_makes_room_for_the_filter  # add_key is refused by the runtime's filter
     warm::a_configuration_that_cannot_be_warm_runs_fresh_and_says_why  # uses --net
 )
 skipargs=()

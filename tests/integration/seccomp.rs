@@ -236,6 +236,34 @@ fn the_filter_cache_cannot_be_read_or_poisoned_from_inside() {
 }
 
 #[test]
+fn a_full_keyring_makes_room_for_the_filter() {
+    // The user keyring's quota (20000 bytes by default) holds a few filters: once it is full,
+    // ward invalidates its other entries for the filter it needs (else every run would build
+    // the filter again, unseen).
+    let s = Scratch::new();
+    let home = s.mkdir("home");
+    c_helper(&home, "keys");
+    let keys = home.join("keys");
+    // nothing of ward's cached (so the run below builds its filter and must store it), and
+    // the quota freed of it: the kernel frees an invalidated key's quota soon, not at once
+    as_user(&keys, &["clear"]).output().unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let fill = as_user(&keys, &["fill"]).output().unwrap();
+    let filled = String::from_utf8_lossy(&fill.stdout).to_string();
+    assert!(filled.starts_with("full "), "{filled}");
+    let junk = || String::from_utf8_lossy(&as_user(&keys, &["junk"]).output().unwrap().stdout).trim().to_string();
+    let r = run_in(&s, &["--", "true"]);
+    assert_eq!(r.status(), "OK", "{}", r.stderr());
+    assert_eq!(r.v()["enforced"]["seccomp"]["from_cache"], false);
+    assert_eq!(junk(), "junk 0", "ward's other entries were not invalidated");
+    // and once the kernel has freed their quota, the filter is cached and read back
+    assert!(
+        eventually(10_000, || run_in(&s, &["--", "true"]).v()["enforced"]["seccomp"]["from_cache"] == true),
+        "the filter never made it into the keyring"
+    );
+}
+
+#[test]
 fn a_notification_flood_does_not_starve_the_limits() {
     // 16 threads calling an unknown number in a loop keep the launcher's notification fd
     // busy: the limits must still be checked when due, and CPU is judged before wall time.
