@@ -9,7 +9,7 @@
 //!  launcher (caller's uid)                    sandbox
 //!  ───────────────────────                    ───────────────────────────────────────────
 //!  Request ─► Policy::build (pure)
-//!  filter (compiled or cached)
+//!  filter (BPF written or cached)
 //!  open --stdin/--stdout/--stderr
 //!  cgroup::obtain (leaf; systemd scope)
 //!  clone(NEWUSER|NEWNS|NEWPID|...) ─────────► init (pid 1)
@@ -19,7 +19,8 @@
 //!                                               hostname
 //!                                               vfork ─► program:
 //!                                                         session, bounding set, ids,
-//!                                                         caps + nnp, stdio, landlock,
+//!                                                         caps + nnp, landlock rules,
+//!                                                         stdio, landlock in force,
 //!                                                         chdir, rlimits, fds,
 //!  net::start_for ── NetReady ──────────────►   (waits for the helper)
 //!  supervise ◄── listener fd ───────────────               seccomp (listener), execve
