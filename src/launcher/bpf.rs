@@ -126,6 +126,18 @@ impl Asm {
         self.place(l);
         l
     }
+    /// Load the argument word at `off`; to `hit` if it is one of `values`, else to `miss`.
+    fn one_of(&mut self, off: u32, values: &[u32], hit: usize, miss: usize) {
+        self.code.push(Ins::Ld(off));
+        for (i, v) in values.iter().enumerate() {
+            let next = if i + 1 == values.len() { miss } else { self.label() };
+            self.code.push(Ins::J(JEQ, *v, hit, next));
+            if next != miss {
+                self.place(next);
+            }
+        }
+    }
+
     fn bytes(&self) -> Option<Vec<u8>> {
         let mut out = Vec::with_capacity(self.code.len() * 8);
         for (i, ins) in self.code.iter().enumerate() {
@@ -192,38 +204,10 @@ pub fn build(p: &SeccompPolicy) -> Option<(Vec<u8>, usize, usize)> {
                 a.code.push(Ins::Ld(arg_lo(0)));
                 a.code.push(Ins::J(JSET, mask, notify, allow));
             }
-            Act::Socket => {
-                a.code.push(Ins::Ld(arg_lo(0)));
-                let fams = p.families();
-                for (i, fam) in fams.iter().enumerate() {
-                    let next = if i + 1 == fams.len() { notify } else { a.label() };
-                    a.code.push(Ins::J(JEQ, *fam, allow, next));
-                    if next != notify {
-                        a.place(next);
-                    }
-                }
-            }
-            Act::Ioctl => {
-                a.code.push(Ins::Ld(arg_lo(1)));
-                let next = a.label();
-                a.code.push(Ins::J(JEQ, TIOCSTI, notify, next));
-                a.place(next);
-                a.code.push(Ins::J(JEQ, TIOCLINUX, notify, allow));
-            }
-            Act::Personality => {
-                a.code.push(Ins::Ld(arg_lo(0)));
-                for (i, v) in PERSONALITY_OK.iter().enumerate() {
-                    let next = if i + 1 == PERSONALITY_OK.len() { notify } else { a.label() };
-                    a.code.push(Ins::J(JEQ, *v, allow, next));
-                    if next != notify {
-                        a.place(next);
-                    }
-                }
-            }
-            Act::Prctl => {
-                a.code.push(Ins::Ld(arg_lo(0)));
-                a.code.push(Ins::J(JEQ, PR_SET_SECCOMP, notify, allow));
-            }
+            Act::Socket => a.one_of(arg_lo(0), &p.families(), allow, notify),
+            Act::Ioctl => a.one_of(arg_lo(1), &[TIOCSTI, TIOCLINUX], notify, allow),
+            Act::Personality => a.one_of(arg_lo(0), &PERSONALITY_OK, allow, notify),
+            Act::Prctl => a.one_of(arg_lo(0), &[PR_SET_SECCOMP], notify, allow),
             _ => {}
         }
     }
