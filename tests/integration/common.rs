@@ -228,6 +228,13 @@ impl KillOnDrop {
     }
 }
 
+/// Held by the tests that fill, clear or read back the test user's keyring (the filter
+/// cache), so they do not pull it from under each other.
+pub fn keyring_lock() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 /// A test helper tests/helpers/NAME.c, built statically once and copied into `dir` as
 /// `./NAME` (owned by the test user).
 pub fn c_helper(dir: &Path, name: &'static str) -> String {

@@ -207,6 +207,7 @@ fn the_filter_cache_cannot_be_read_or_poisoned_from_inside() {
     // @u is another keyring, and the caller's keys are possessor-only, so not even their
     // serial opens them. The attack of the review: a writable bind of the whole home and no
     // seccomp, then plant a one-instruction ALLOW filter where the cache is.
+    let _keyring = keyring_lock();
     let s = Scratch::new();
     let home = s.mkdir("home");
     let set_home = |c: &mut std::process::Command| {
@@ -239,7 +240,10 @@ fn the_filter_cache_cannot_be_read_or_poisoned_from_inside() {
 fn a_full_keyring_makes_room_for_the_filter() {
     // The user keyring's quota (20000 bytes by default) holds a few filters: once it is full,
     // ward invalidates its other entries for the filter it needs (else every run would build
-    // the filter again, unseen).
+    // the filter again, unseen). A filter no other test asks for (vmsplice allowed too), so
+    // nothing else running stores it meanwhile.
+    let _keyring = keyring_lock();
+    let own = ["--seccomp-allow", "@basic", "--seccomp-allow", "vmsplice", "--", "true"];
     let s = Scratch::new();
     let home = s.mkdir("home");
     c_helper(&home, "keys");
@@ -252,13 +256,13 @@ fn a_full_keyring_makes_room_for_the_filter() {
     let filled = String::from_utf8_lossy(&fill.stdout).to_string();
     assert!(filled.starts_with("full "), "{filled}");
     let junk = || String::from_utf8_lossy(&as_user(&keys, &["junk"]).output().unwrap().stdout).trim().to_string();
-    let r = run_in(&s, &["--", "true"]);
+    let r = run_in(&s, &own);
     assert_eq!(r.status(), "OK", "{}", r.stderr());
     assert_eq!(r.v()["enforced"]["seccomp"]["from_cache"], false);
     assert_eq!(junk(), "junk 0", "ward's other entries were not invalidated");
     // and once the kernel has freed their quota, the filter is cached and read back
     assert!(
-        eventually(10_000, || run_in(&s, &["--", "true"]).v()["enforced"]["seccomp"]["from_cache"] == true),
+        eventually(10_000, || run_in(&s, &own).v()["enforced"]["seccomp"]["from_cache"] == true),
         "the filter never made it into the keyring"
     );
 }
