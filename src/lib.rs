@@ -459,3 +459,15 @@ pub fn prepare_box(req: &Request, state: &Path, idle_s: u64) -> Result<()> {
 pub fn cli_main(args: Vec<OsString>) -> i32 {
     frontend::main(args)
 }
+
+#[cfg(test)]
+mod send_check {
+    fn is_send<T: Send>() {}
+    #[test]
+    fn handles_are_send() {
+        is_send::<crate::WarmSandbox>();
+        is_send::<crate::Sandbox>();
+        is_send::<crate::Verdict>();
+        is_send::<crate::Request>();
+    }
+}

@@ -459,7 +459,7 @@ pub fn recv_with_fd(fd: std::os::fd::BorrowedFd<'_>, buf: &mut [u8], nonblock: b
             while !c.is_null() {
                 if (*c).cmsg_level == libc::SOL_SOCKET && (*c).cmsg_type == libc::SCM_RIGHTS {
                     let data = libc::CMSG_DATA(c) as *const libc::c_int;
-                    let count = ((*c).cmsg_len as usize - libc::CMSG_LEN(0) as usize) / std::mem::size_of::<libc::c_int>();
+                    let count = ((*c).cmsg_len as usize).saturating_sub(libc::CMSG_LEN(0) as usize) / std::mem::size_of::<libc::c_int>();
                     for i in 0..count {
                         let owned = std::os::fd::OwnedFd::from_raw_fd(std::ptr::read_unaligned(data.add(i)));
                         passed.get_or_insert(owned);
