@@ -219,54 +219,10 @@ pub fn build(p: &SeccompPolicy) -> Option<(Vec<u8>, usize, usize)> {
 }
 
 #[cfg(test)]
-pub mod tests {
+mod tests {
     use super::*;
     use crate::policy::seccomp::OnDeny;
-
-    /// Run a classic BPF seccomp program (the instructions `build` and libseccomp emit) on
-    /// one call.
-    pub fn eval(bpf: &[u8], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
-        let mut data = Vec::new();
-        data.extend_from_slice(&nr.to_le_bytes());
-        data.extend_from_slice(&arch.to_le_bytes());
-        data.extend_from_slice(&0u64.to_le_bytes());
-        for a in args {
-            data.extend_from_slice(&a.to_le_bytes());
-        }
-        let word = |off: usize| u32::from_le_bytes(data[off..off + 4].try_into().unwrap());
-        let (mut acc, mut x, mut mem, mut pc) = (0u32, 0u32, [0u32; 16], 0usize);
-        loop {
-            let i = &bpf[pc * 8..pc * 8 + 8];
-            let (code, jt, jf, k) = (u16::from_le_bytes([i[0], i[1]]), i[2] as usize, i[3] as usize, u32::from_le_bytes([i[4], i[5], i[6], i[7]]));
-            pc += 1;
-            let jump = |cond: bool| if cond { jt } else { jf };
-            match code {
-                0x20 => acc = word(k as usize),
-                0x00 => acc = k,
-                0x01 => x = k,
-                0x02 => mem[k as usize] = acc,
-                0x03 => mem[k as usize] = x,
-                0x60 => acc = mem[k as usize],
-                0x61 => x = mem[k as usize],
-                0x87 => acc = x,
-                0x07 => x = acc,
-                0x54 => acc &= k,
-                0x44 => acc |= k,
-                0x05 => pc += k as usize,
-                0x15 => pc += jump(acc == k),
-                0x25 => pc += jump(acc > k),
-                0x35 => pc += jump(acc >= k),
-                0x45 => pc += jump(acc & k != 0),
-                0x1d => pc += jump(acc == x),
-                0x2d => pc += jump(acc > x),
-                0x3d => pc += jump(acc >= x),
-                0x4d => pc += jump(acc & x != 0),
-                0x06 => return k,
-                0x16 => return acc,
-                other => panic!("opcode {other:#x} at {}", pc - 1),
-            }
-        }
-    }
+    use crate::testing::bpf_eval as eval;
 
     fn policy(allow: &[&str], inet: bool) -> SeccompPolicy {
         let allow: Vec<String> = allow.iter().map(|s| s.to_string()).collect();
