@@ -160,7 +160,7 @@ pub fn bpf_eval(bpf: &[u8], arch: u32, nr: u32, args: [u64; 6]) -> u32 {
     for a in args {
         data.extend_from_slice(&a.to_le_bytes());
     }
-    let word = |off: usize| u32::from_le_bytes(data[off..off + 4].try_into().unwrap());
+    let word = |off: usize| u32::from_le_bytes([data[off], data[off + 1], data[off + 2], data[off + 3]]);
     let (mut acc, mut x, mut mem, mut pc) = (0u32, 0u32, [0u32; 16], 0usize);
     loop {
         let i = &bpf[pc * 8..pc * 8 + 8];
