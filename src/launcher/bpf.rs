@@ -1,5 +1,5 @@
-//! The seccomp filter written directly as classic BPF (x86_64): the same decisions as the
-//! libseccomp build in `launcher::seccomp::compile`, in a fraction of the instructions. The
+//! The seccomp filter written directly as classic BPF (x86_64): the decisions of
+//! `launcher::seccomp::decisions`, as the libseccomp build writes them, in a fraction of the instructions. The
 //! kernel converts, JIT-compiles and emulates (for its per-call cache) every filter a run
 //! loads, in time that grows with its length: libseccomp's tree for ~280 allowed calls is
 //! ~490 instructions, this one ~100, because it tests ranges of call numbers (a binary
@@ -10,67 +10,22 @@
 //! return instructions. Arguments are compared on their low 32 bits, which is all the kernel
 //! reads of them (an int or an unsigned int): high bits cannot smuggle a value past.
 
-use crate::policy::seccomp::{NS_FLAGS, PERSONALITY_OK, SeccompPolicy, TIOCLINUX, TIOCSTI};
+use crate::launcher::seccomp::{Act, decisions};
+use crate::policy::seccomp::{NS_FLAGS, PERSONALITY_OK, PR_SET_SECCOMP, SeccompPolicy, TIOCLINUX, TIOCSTI};
 use nix::libc;
 
-const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
+pub(crate) const AUDIT_ARCH_X86_64: u32 = 0xc000_003e;
 const X32_BIT: u32 = 0x4000_0000;
 const RET_ALLOW: u32 = 0x7fff_0000;
 const RET_NOTIFY: u32 = 0x7fc0_0000;
 const RET_KILL_PROCESS: u32 = 0x8000_0000;
 const RET_ERRNO: u32 = 0x0005_0000;
-const PR_SET_SECCOMP: u32 = 22;
 
 // struct seccomp_data offsets
 const OFF_NR: u32 = 0;
 const OFF_ARCH: u32 = 4;
 const fn arg_lo(i: u32) -> u32 {
     16 + 8 * i
-}
-
-/// What the filter does with one call number.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Act {
-    Allow,
-    /// The default: the launcher answers (EPERM or ENOSYS) and records it.
-    Notify,
-    Enosys,
-    /// clone: allowed without namespace flags.
-    Clone,
-    /// socket, socketpair: allowed for the policy's families.
-    Socket,
-    /// ioctl: allowed but for TIOCSTI and TIOCLINUX.
-    Ioctl,
-    Personality,
-    /// prctl: allowed but for PR_SET_SECCOMP.
-    Prctl,
-}
-
-/// The decision for every number libseccomp names on this architecture (others are
-/// `Notify`), with the counts of calls allowed and denied by name, as `compile` counts them.
-pub fn decisions(p: &SeccompPolicy) -> (Vec<(u32, Act)>, usize, usize) {
-    let (mut allowed, mut denied) = (0, 0);
-    let mut out = Vec::new();
-    for nr in 0..1024 {
-        let Ok(name) = libseccomp::ScmpSyscall::from(nr).get_name() else { continue };
-        let ok = p.allow.contains(&name);
-        let act = match name.as_str() {
-            "clone3" => {
-                out.push((nr as u32, Act::Enosys));
-                continue;
-            }
-            "clone" if ok => Act::Clone,
-            "socket" | "socketpair" if ok => Act::Socket,
-            "ioctl" if ok => Act::Ioctl,
-            "personality" if ok => Act::Personality,
-            "prctl" if ok && !p.allow.contains("seccomp") => Act::Prctl,
-            _ if ok => Act::Allow,
-            _ => Act::Notify,
-        };
-        if ok { allowed += 1 } else { denied += 1 }
-        out.push((nr as u32, act));
-    }
-    (out, allowed, denied)
 }
 
 /// Where the decision changes: (first number, what it gets) from 0 on, neighbours merged.

@@ -8,13 +8,11 @@
 //! (see `filter`), and the last one in the process.
 
 use crate::error::{Error, Result};
-use crate::policy::seccomp::{OnDeny, SeccompPolicy, NS_FLAGS, PERSONALITY_OK, TIOCLINUX, TIOCSTI, complement, denial_errno};
+use crate::policy::seccomp::{OnDeny, SeccompPolicy, NS_FLAGS, PERSONALITY_OK, PR_SET_SECCOMP, TIOCLINUX, TIOCSTI, complement, denial_errno};
 use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 use nix::libc;
 use std::io::Read;
 use crate::verdict::Blocked;
-
-const PR_SET_SECCOMP: u64 = 22;
 
 fn masked(arg: u32, mask: u32, value: u32) -> ScmpArgCompare {
     ScmpArgCompare::new(arg, ScmpCompareOp::MaskedEqual(mask as u64), value as u64)
@@ -35,6 +33,52 @@ pub struct Filter {
     pub from_cache: bool,
 }
 
+/// What the filter does with one call number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Act {
+    Allow,
+    /// The default: the launcher answers (EPERM or ENOSYS) and records it.
+    Notify,
+    Enosys,
+    /// clone: allowed without namespace flags.
+    Clone,
+    /// socket, socketpair: allowed for the policy's families.
+    Socket,
+    /// ioctl: allowed but for TIOCSTI and TIOCLINUX.
+    Ioctl,
+    Personality,
+    /// prctl: allowed but for PR_SET_SECCOMP.
+    Prctl,
+}
+
+/// The decision for every number libseccomp names on this architecture (others are
+/// `Notify`), with the counts of calls allowed and denied by name: what both builds of the
+/// filter (`launcher::bpf` and `compile_libseccomp`) write.
+pub(crate) fn decisions(p: &SeccompPolicy) -> (Vec<(u32, Act)>, usize, usize) {
+    let (mut allowed, mut denied) = (0, 0);
+    let mut out = Vec::new();
+    for nr in 0..1024 {
+        let Ok(name) = libseccomp::ScmpSyscall::from(nr).get_name() else { continue };
+        let ok = p.allow.contains(&name);
+        let act = match name.as_str() {
+            "clone3" => {
+                out.push((nr as u32, Act::Enosys));
+                continue;
+            }
+            "clone" if ok => Act::Clone,
+            "socket" | "socketpair" if ok => Act::Socket,
+            "ioctl" if ok => Act::Ioctl,
+            "personality" if ok => Act::Personality,
+            "prctl" if ok && !p.allow.contains("seccomp") => Act::Prctl,
+            _ if ok => Act::Allow,
+            _ => Act::Notify,
+        };
+        if ok { allowed += 1 } else { denied += 1 }
+        out.push((nr as u32, act));
+    }
+    (out, allowed, denied)
+}
+
 /// Build the BPF: written directly (`launcher::bpf`, a fraction of the length), or by
 /// libseccomp where that cannot be.
 pub fn compile(p: &SeccompPolicy) -> Result<(Vec<u8>, usize, usize)> {
@@ -51,69 +95,50 @@ pub fn compile_libseccomp(p: &SeccompPolicy) -> Result<(Vec<u8>, usize, usize)> 
     f.set_act_badarch(ScmpAction::KillProcess).map_err(|e| sc_err("set the bad-architecture action", e))?;
     f.set_ctl_nnp(false).map_err(|e| sc_err("leave no_new_privs to ward", e))?;
     f.set_ctl_optimize(2).map_err(|e| sc_err("enable the binary tree", e))?;
-    let sys = |n: &str| ScmpSyscall::from_name(n).map_err(|e| sc_err(&format!("resolve {n}"), e));
-    let (mut allowed, mut denied) = (0, 0);
-    let special = ["clone", "clone3", "socket", "socketpair", "ioctl", "personality", "prctl"];
-    // Every call libseccomp knows for this architecture: allowed ones get a rule; denied
-    // ones fall to the default action.
-    for nr in 0..1024 {
-        let s = ScmpSyscall::from(nr);
-        let Ok(name) = s.get_name() else { continue };
-        if special.contains(&name.as_str()) {
-            continue;
+    let (decided, allowed, denied) = decisions(p);
+    let rule = |f: &mut ScmpFilterContext, action: ScmpAction, s: ScmpSyscall, cmp: Option<ScmpArgCompare>| -> Result<()> {
+        match cmp {
+            Some(c) => f.add_rule_conditional(action, s, &[c]),
+            None => f.add_rule(action, s),
         }
-        if p.allow.contains(&name) {
-            f.add_rule(ScmpAction::Allow, s).map_err(|e| sc_err(&format!("allow {name}"), e))?;
-            allowed += 1;
-        } else {
-            denied += 1;
-        }
-    }
-    let allow_if = |f: &mut ScmpFilterContext, name: &str, cmp: ScmpArgCompare| -> Result<()> {
-        f.add_rule_conditional(ScmpAction::Allow, sys(name)?, &[cmp]).map_err(|e| sc_err(&format!("rule for {name}"), e)).map(drop)
+        .map_err(|e| sc_err(&format!("rule for {}", s.get_name().unwrap_or_default()), e))
+        .map(drop)
     };
-    let mut count = |ok: bool| if ok { allowed += 1 } else { denied += 1 };
-    // clone: only without namespace flags.
-    if p.allow.contains("clone") {
-        let mask = NS_FLAGS.iter().fold(0, |a, b| a | b);
-        allow_if(&mut f, "clone", ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(mask), 0))?;
-    }
-    count(p.allow.contains("clone"));
-    // clone3 passes its flags in memory, which a filter cannot read: ENOSYS makes libc use clone.
-    f.add_rule(ScmpAction::Errno(libc::ENOSYS), sys("clone3")?).map_err(|e| sc_err("clone3", e))?;
-    // socket families (the kernel reads an int).
-    for name in ["socket", "socketpair"] {
-        if p.allow.contains(name) {
-            for fam in p.families() {
-                allow_if(&mut f, name, masked(0, u32::MAX, fam))?;
+    // Every call libseccomp knows for this architecture: allowed ones get a rule (with their
+    // argument checks); denied ones fall to the default action.
+    for (nr, act) in decided {
+        let s = ScmpSyscall::from(nr as i32);
+        match act {
+            Act::Notify => {}
+            Act::Allow => rule(&mut f, ScmpAction::Allow, s, None)?,
+            // clone3 passes its flags in memory, which a filter cannot read: ENOSYS makes
+            // libc use clone
+            Act::Enosys => rule(&mut f, ScmpAction::Errno(libc::ENOSYS), s, None)?,
+            // clone: only without namespace flags
+            Act::Clone => rule(&mut f, ScmpAction::Allow, s, Some(ScmpArgCompare::new(0, ScmpCompareOp::MaskedEqual(NS_FLAGS.iter().fold(0, |a, b| a | b)), 0)))?,
+            // socket families (the kernel reads an int)
+            Act::Socket => {
+                for fam in p.families() {
+                    rule(&mut f, ScmpAction::Allow, s, Some(masked(0, u32::MAX, fam)))?;
+                }
             }
-        }
-        count(p.allow.contains(name));
-    }
-    // ioctl: everything but pushing input into a terminal (TIOCSTI) and TIOCLINUX. Allowing
-    // "all but two values" under a mask needs the complement spelled out.
-    if p.allow.contains("ioctl") {
-        for (m, v) in complement(&[TIOCSTI, TIOCLINUX]) {
-            allow_if(&mut f, "ioctl", masked(1, m, v))?;
-        }
-    }
-    count(p.allow.contains("ioctl"));
-    if p.allow.contains("personality") {
-        for v in PERSONALITY_OK {
-            allow_if(&mut f, "personality", masked(0, u32::MAX, v))?;
-        }
-    }
-    count(p.allow.contains("personality"));
-    // prctl: PR_SET_SECCOMP only where seccomp(2) is allowed (a program's own filter would
-    // outrank these notifications and hide its denials)
-    if p.allow.contains("prctl") {
-        if p.allow.contains("seccomp") {
-            f.add_rule(ScmpAction::Allow, sys("prctl")?).map_err(|e| sc_err("allow prctl", e))?;
-        } else {
-            allow_if(&mut f, "prctl", ScmpArgCompare::new(0, ScmpCompareOp::NotEqual, PR_SET_SECCOMP))?;
+            // ioctl: everything but pushing input into a terminal (TIOCSTI) and TIOCLINUX.
+            // Allowing "all but two values" under a mask needs the complement spelled out.
+            Act::Ioctl => {
+                for (m, v) in complement(&[TIOCSTI, TIOCLINUX]) {
+                    rule(&mut f, ScmpAction::Allow, s, Some(masked(1, m, v)))?;
+                }
+            }
+            Act::Personality => {
+                for v in PERSONALITY_OK {
+                    rule(&mut f, ScmpAction::Allow, s, Some(masked(0, u32::MAX, v)))?;
+                }
+            }
+            // prctl: PR_SET_SECCOMP only where seccomp(2) is allowed (a program's own filter
+            // would outrank these notifications and hide its denials)
+            Act::Prctl => rule(&mut f, ScmpAction::Allow, s, Some(ScmpArgCompare::new(0, ScmpCompareOp::NotEqual, PR_SET_SECCOMP.into())))?,
         }
     }
-    count(p.allow.contains("prctl"));
     let (rd, wr) = nix::unistd::pipe().map_err(|e| Error::sys("pipe", e))?;
     // The filter is a few KiB, well under a pipe's buffer: export, close, read.
     f.export_bpf(&wr).map_err(|e| sc_err("export the BPF", e))?;

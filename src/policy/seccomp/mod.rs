@@ -74,6 +74,8 @@ pub const NS_FLAGS: [u64; 7] = [
 ];
 /// Bump when `compile` changes what it builds for the same policy (part of the cache key).
 pub const FILTER_LAYOUT: u32 = 3;
+/// prctl's option that installs a filter (refused unless `seccomp` is allowed by name).
+pub const PR_SET_SECCOMP: u32 = 22;
 pub const TIOCSTI: u32 = 0x5412;
 pub const TIOCLINUX: u32 = 0x541C;
 /// personality(2) values that change nothing dangerous (Docker's set): PER_LINUX,
