@@ -214,17 +214,17 @@ mod tests {
                     let mut args = [0u64; 6];
                     args[*arg] = *v;
                     let (a, b) = (eval(&ours, AUDIT_ARCH_X86_64, nr, args), eval(&theirs, AUDIT_ARCH_X86_64, nr, args));
-                    // libseccomp compares prctl's option on 64 bits; the kernel reads an int
                     if *name == "prctl" && *v == 22 && !p.allow.contains("seccomp") {
                         assert_eq!(a, RET_NOTIFY);
                     }
                     assert_eq!(a, b, "{allow:?} {name}({v:#x})");
                 }
             }
-            // what libseccomp let through and the kernel reads as PR_SET_SECCOMP
+            // what a 64-bit compare lets through and the kernel reads as PR_SET_SECCOMP
             let prctl = i32::from(libseccomp::ScmpSyscall::from_name("prctl").unwrap()) as u32;
             if p.allow.contains("prctl") && !p.allow.contains("seccomp") {
                 assert_eq!(eval(&ours, AUDIT_ARCH_X86_64, prctl, [0x1_0000_0016, 0, 0, 0, 0, 0]), RET_NOTIFY);
+                assert_eq!(eval(&theirs, AUDIT_ARCH_X86_64, prctl, [0x1_0000_0016, 0, 0, 0, 0, 0]), RET_NOTIFY);
             }
             // other architectures and x32 are killed
             assert_eq!(eval(&ours, 0x4000_0003, 1, [0; 6]), RET_KILL_PROCESS);

@@ -135,8 +135,13 @@ pub fn compile_libseccomp(p: &SeccompPolicy) -> Result<(Vec<u8>, usize, usize)> 
                 }
             }
             // prctl: PR_SET_SECCOMP only where seccomp(2) is allowed (a program's own filter
-            // would outrank these notifications and hide its denials)
-            Act::Prctl => rule(&mut f, ScmpAction::Allow, s, Some(ScmpArgCompare::new(0, ScmpCompareOp::NotEqual, PR_SET_SECCOMP.into())))?,
+            // would outrank these notifications and hide its denials); the option is an int,
+            // so "not PR_SET_SECCOMP" is the complement on the low 32 bits
+            Act::Prctl => {
+                for (m, v) in complement(&[PR_SET_SECCOMP]) {
+                    rule(&mut f, ScmpAction::Allow, s, Some(masked(0, m, v)))?;
+                }
+            }
         }
     }
     let (rd, wr) = nix::unistd::pipe().map_err(|e| Error::sys("pipe", e))?;
