@@ -72,7 +72,8 @@ fn open_host(path: &Path, flags: OFlag, writable: &[PathBuf]) -> std::result::Re
     // write? Then the rest must be real directories and a real file.
     let mut entered = None;
     // (nothing to check where the sandbox can write no host directory)
-    for prefix in parent.ancestors().collect::<Vec<_>>().into_iter().rev().filter(|_| !writable.is_empty()) {
+    let prefixes: Vec<&Path> = if writable.is_empty() { Vec::new() } else { parent.ancestors().collect() };
+    for prefix in prefixes.into_iter().rev() {
         if let Ok(c) = std::fs::canonicalize(prefix) {
             if let Some(r) = writable.iter().find(|r| c.starts_with(r)) {
                 entered = Some(r);
